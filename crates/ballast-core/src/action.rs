@@ -1,0 +1,134 @@
+//! Actions: what ballast asks a backend to do. Each prints as one line with its reason.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::model::InstanceStatus;
+
+/// One change to a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// UpdateContainerInstancesState (at most 10 instances per call).
+    SetInstanceState {
+        /// Container instance ARNs.
+        instance_arns: Vec<String>,
+        /// ACTIVE or DRAINING.
+        status: InstanceStatus,
+        /// Why.
+        reason: String,
+    },
+    /// PutAttributes on a container instance (the ownership mark).
+    PutAttribute {
+        /// Container instance ARN.
+        instance_arn: String,
+        /// Attribute name.
+        name: String,
+        /// Attribute value.
+        value: String,
+    },
+    /// DeleteAttributes on a container instance.
+    DeleteAttribute {
+        /// Container instance ARN.
+        instance_arn: String,
+        /// Attribute name.
+        name: String,
+    },
+    /// StopTask with a reason.
+    StopTask {
+        /// Task ARN.
+        task_arn: String,
+        /// The reason ECS records.
+        reason: String,
+    },
+    /// UpdateService desiredCount.
+    SetServiceDesired {
+        /// Service name.
+        service: String,
+        /// New desired count.
+        desired: u32,
+        /// Why.
+        reason: String,
+    },
+    /// UpdateService forceNewDeployment (same task definition).
+    ForceNewDeployment {
+        /// Service name.
+        service: String,
+        /// Why.
+        reason: String,
+    },
+    /// UpdateTaskProtection (at most 10 tasks per call).
+    SetTaskProtection {
+        /// Task ARNs.
+        task_arns: Vec<String>,
+        /// On or off.
+        protected: bool,
+        /// Expiry when on, minutes.
+        expires_in_minutes: u32,
+    },
+    /// TagResource on a service.
+    TagService {
+        /// Service name.
+        service: String,
+        /// Tag key.
+        key: String,
+        /// Tag value.
+        value: String,
+    },
+    /// UntagResource on a service.
+    UntagService {
+        /// Service name.
+        service: String,
+        /// Tag key.
+        key: String,
+    },
+}
+
+impl Action {
+    /// The AWS API operation that carries the action.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Action::SetInstanceState { .. } => "UpdateContainerInstancesState",
+            Action::PutAttribute { .. } => "PutAttributes",
+            Action::DeleteAttribute { .. } => "DeleteAttributes",
+            Action::StopTask { .. } => "StopTask",
+            Action::SetServiceDesired { .. } | Action::ForceNewDeployment { .. } => "UpdateService",
+            Action::SetTaskProtection { .. } => "UpdateTaskProtection",
+            Action::TagService { .. } => "TagResource",
+            Action::UntagService { .. } => "UntagResource",
+        }
+    }
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::SetInstanceState { instance_arns, status, reason } => {
+                let ids: Vec<&str> = instance_arns.iter().map(|a| short(a)).collect();
+                write!(f, "set {} {}: {reason}", ids.join(","), status.as_str())
+            }
+            Action::PutAttribute { instance_arn, name, value } => {
+                write!(f, "mark {} {name}={value}", short(instance_arn))
+            }
+            Action::DeleteAttribute { instance_arn, name } => write!(f, "unmark {} {name}", short(instance_arn)),
+            Action::StopTask { task_arn, reason } => write!(f, "stop task {}: {reason}", short(task_arn)),
+            Action::SetServiceDesired { service, desired, reason } => {
+                write!(f, "set {service} desired={desired}: {reason}")
+            }
+            Action::ForceNewDeployment { service, reason } => write!(f, "redeploy {service}: {reason}"),
+            Action::SetTaskProtection { task_arns, protected, .. } => write!(
+                f,
+                "{} scale-in protection on {} task(s)",
+                if *protected { "set" } else { "clear" },
+                task_arns.len()
+            ),
+            Action::TagService { service, key, value } => write!(f, "tag {service} {key}={value}"),
+            Action::UntagService { service, key } => write!(f, "untag {service} {key}"),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The one IO seam: read a snapshot, apply an action, tell and pass time.
+//!
+//! The simulator implements it over its discrete-event clock (sleeping advances simulated
+//! time); the AWS adapter implements it over the SDK (sleeping waits). Everything above it —
+//! the executor, the jobs, the policies — is written once against this trait.
+
+use thiserror::Error;
+
+use crate::action::Action;
+use crate::duration::Millis;
+use crate::model::Snapshot;
+
+/// What a backend call can fail with.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum BackendError {
+    /// ThrottlingException ("Rate exceeded").
+    #[error("{operation}: throttled (Rate exceeded)")]
+    Throttled {
+        /// The operation.
+        operation: String,
+    },
+    /// A 5xx from the service.
+    #[error("{operation}: server error: {message}")]
+    Server {
+        /// The operation.
+        operation: String,
+        /// What the service said.
+        message: String,
+    },
+    /// The call timed out.
+    #[error("{operation}: timed out")]
+    Timeout {
+        /// The operation.
+        operation: String,
+    },
+    /// The target no longer exists (a vanished instance, service or task).
+    #[error("{operation}: not found: {what}")]
+    NotFound {
+        /// The operation.
+        operation: String,
+        /// What was missing.
+        what: String,
+    },
+    /// The service refused the request as invalid.
+    #[error("{operation}: rejected: {message}")]
+    Invalid {
+        /// The operation.
+        operation: String,
+        /// Why.
+        message: String,
+    },
+    /// The process was killed (the simulator's crash matrix); nothing after it runs.
+    #[error("process killed (crash point)")]
+    Crashed,
+}
+
+impl BackendError {
+    /// Whether retrying the same call may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self, BackendError::Throttled { .. } | BackendError::Server { .. } | BackendError::Timeout { .. })
+    }
+}
+
+/// A cluster backend: the simulator or AWS.
+pub trait Backend {
+    /// Reads the whole cluster.
+    fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError>;
+    /// Applies one action.
+    fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError>;
+    /// The backend's clock.
+    fn now(&self) -> Millis;
+    /// Lets `d` pass (simulated or real).
+    fn sleep(&mut self, d: Millis) -> Result<(), BackendError>;
+}

@@ -1,0 +1,28 @@
+//! ballast-core: the pure decision core of ballast.
+//!
+//! Nothing in this crate does IO, reads a clock or draws unseeded randomness: every decision is
+//! a function of a [`model::Snapshot`], a configuration and the time passed in.
+//!
+//! # Layout
+//! - [`model`]: the cluster snapshot (container instances, services, tasks) as ECS describes it.
+//! - [`metrics`]: per-instance load measures, mean, sample standard deviation and COV.
+//! - [`cql`]: the ECS cluster query language used by `memberOf` constraints.
+//! - [`placement`]: the ECS scheduler's placement rules (fit, ports, constraints, strategies,
+//!   tie-breaking, scale-in choice), used by the simulator *and* the planner.
+//! - [`planner`]: the rebalance planner (targets, moves, lower bound).
+//! - [`action`]: the actions a plan consists of, each printable in one line.
+//! - [`backend`]: the one IO seam (`Backend`) that the simulator and the AWS adapter implement.
+//! - [`config`]: the validated rebalance configuration and seed 000's environment variables.
+//! - [`duration`], [`rng`]: small shared helpers.
+
+pub mod action;
+pub mod backend;
+pub mod config;
+pub mod cql;
+pub mod duration;
+pub mod fixtures;
+pub mod metrics;
+pub mod model;
+pub mod placement;
+pub mod planner;
+pub mod rng;

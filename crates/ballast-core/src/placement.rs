@@ -1,0 +1,366 @@
+//! The ECS scheduler's placement rules, in one place.
+//!
+//! [`ClusterState`] holds, per container instance, what placement needs (free CPU and memory,
+//! ports, attributes, schedulability) and, per task group, how many live tasks each instance
+//! runs. The simulator places every task through it; the planner predicts replacements with it.
+//!
+//! The pipeline follows ecs-behaviour.md §1.1: (1) resources and ports fit, the instance is
+//! ACTIVE with its agent connected; (2) constraints hold; (3) strategies filter the candidates
+//! lexicographically (each rule keeps its best-scoring candidates, the next rule breaks ties);
+//! (4) a seeded random choice among the remaining ties (docs/simulator.md, choices 1–4).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::cql::{Expr, Subject};
+use crate::duration::Millis;
+use crate::model::{BinpackField, Constraint, Resources, Service, Snapshot, Strategy};
+use crate::rng::Rng;
+
+/// A constraint, compiled.
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// One task of the group per instance.
+    DistinctInstance,
+    /// Instances matching the expression.
+    MemberOf(Expr),
+}
+
+/// Everything placement needs to know about a task to be placed.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// Task group (`service:NAME`, `family:NAME`).
+    pub group: String,
+    /// CPU units.
+    pub cpu: i64,
+    /// Memory, MiB.
+    pub memory: i64,
+    /// Host ports.
+    pub host_ports: Vec<u16>,
+    /// Strategy chain (empty: no strategy, random among candidates).
+    pub strategy: Vec<Strategy>,
+    /// Constraints.
+    pub rules: Vec<Rule>,
+}
+
+impl TaskSpec {
+    /// The spec of a service's tasks, with ECS's default strategy when none is set.
+    pub fn for_service(svc: &Service) -> TaskSpec {
+        TaskSpec {
+            group: svc.group(),
+            cpu: svc.task_definition.cpu,
+            memory: svc.task_definition.memory,
+            host_ports: svc.task_definition.host_ports.clone(),
+            strategy: if svc.daemon { vec![] } else { svc.effective_strategy() },
+            rules: compile(&svc.constraints),
+        }
+    }
+}
+
+/// Compiles constraints (expressions that fail to parse were rejected at the boundary and
+/// match nothing here).
+pub fn compile(constraints: &[Constraint]) -> Vec<Rule> {
+    constraints
+        .iter()
+        .map(|c| match c {
+            Constraint::DistinctInstance => Rule::DistinctInstance,
+            Constraint::MemberOf(e) => Rule::MemberOf(
+                Expr::parse(e).unwrap_or_else(|_| Expr::parse("attribute:__never__ exists").expect("static")),
+            ),
+        })
+        .collect()
+}
+
+/// One container instance as placement sees it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Container instance ARN.
+    pub id: String,
+    /// EC2 instance id.
+    pub ec2_id: String,
+    /// Attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// ACTIVE (not DRAINING).
+    pub active: bool,
+    /// Agent connected.
+    pub agent_connected: bool,
+    /// Registered resources.
+    pub registered: Resources,
+    /// Unreserved resources.
+    pub free: Resources,
+    /// Host ports in use.
+    pub ports: BTreeSet<u16>,
+    /// Live tasks (desiredStatus RUNNING).
+    pub live_tasks: u32,
+    /// Registration time.
+    pub registered_at: Millis,
+}
+
+impl Node {
+    /// Takes new tasks: ACTIVE with a connected agent.
+    pub fn schedulable(&self) -> bool {
+        self.active && self.agent_connected
+    }
+}
+
+/// Per-instance resources and per-group task counts: the state placement decides on.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    /// The instances, in a stable order.
+    pub nodes: Vec<Node>,
+    groups: HashMap<String, Vec<u32>>,
+}
+
+struct NodeSubject<'a> {
+    state: &'a ClusterState,
+    i: usize,
+}
+
+impl Subject for NodeSubject<'_> {
+    fn values(&self, subject: &str) -> Vec<String> {
+        let n = &self.state.nodes[self.i];
+        match subject {
+            "ec2InstanceId" => vec![n.ec2_id.clone()],
+            "agentConnected" => vec![n.agent_connected.to_string()],
+            "runningTasksCount" => vec![n.live_tasks.to_string()],
+            "registeredAt" => vec![n.registered_at.0.to_string()],
+            "agentVersion" => n.attributes.get("agentVersion").cloned().into_iter().collect(),
+            "task:group" => self
+                .state
+                .groups
+                .iter()
+                .filter(|(_, v)| v.get(self.i).copied().unwrap_or(0) > 0)
+                .map(|(g, _)| g.clone())
+                .collect(),
+            s => s
+                .strip_prefix("attribute:")
+                .and_then(|a| n.attributes.get(a))
+                .cloned()
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+impl ClusterState {
+    /// Builds the state from a snapshot: free resources and ports as reported, group counts
+    /// from the live tasks. Returns the state and the ARN → node index map.
+    pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, HashMap<String, usize>) {
+        let mut st = ClusterState::default();
+        let mut idx = HashMap::new();
+        for inst in &snap.instances {
+            let i = st.add_node(Node {
+                id: inst.arn.clone(),
+                ec2_id: inst.ec2_instance_id.clone(),
+                attributes: inst.attributes.clone(),
+                active: inst.status == crate::model::InstanceStatus::Active,
+                agent_connected: inst.agent_connected,
+                registered: inst.registered,
+                free: inst.remaining,
+                ports: inst.ports_in_use.iter().copied().collect(),
+                live_tasks: 0,
+                registered_at: inst.registered_at,
+            });
+            idx.insert(inst.arn.clone(), i);
+        }
+        for t in snap.tasks.iter().filter(|t| t.is_live()) {
+            if let Some(&i) = idx.get(&t.instance_arn) {
+                st.count(&t.group, i, 1);
+                st.nodes[i].live_tasks += 1;
+            }
+        }
+        (st, idx)
+    }
+
+    /// Adds an instance; returns its index.
+    pub fn add_node(&mut self, node: Node) -> usize {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Live tasks of `group` on node `i`.
+    pub fn group_count(&self, group: &str, i: usize) -> u32 {
+        self.groups.get(group).and_then(|v| v.get(i)).copied().unwrap_or(0)
+    }
+
+    fn count(&mut self, group: &str, i: usize, delta: i32) {
+        let v = match self.groups.get_mut(group) {
+            Some(v) => v,
+            None => self.groups.entry(group.to_string()).or_default(),
+        };
+        if v.len() <= i {
+            v.resize(self.nodes.len().max(i + 1), 0);
+        }
+        v[i] = (v[i] as i64 + delta as i64).max(0) as u32;
+    }
+
+    /// Reserves a task's resources and ports on node `i` and counts it in its group.
+    pub fn place(&mut self, i: usize, spec: &TaskSpec) {
+        let n = &mut self.nodes[i];
+        n.free.cpu -= spec.cpu;
+        n.free.memory -= spec.memory;
+        n.ports.extend(spec.host_ports.iter().copied());
+        n.live_tasks += 1;
+        self.count(&spec.group, i, 1);
+    }
+
+    /// Releases what [`ClusterState::place`] reserved (desiredStatus becomes STOPPED; §9.9).
+    pub fn remove(&mut self, i: usize, spec: &TaskSpec) {
+        let n = &mut self.nodes[i];
+        n.free.cpu += spec.cpu;
+        n.free.memory += spec.memory;
+        for p in &spec.host_ports {
+            n.ports.remove(p);
+        }
+        n.live_tasks = n.live_tasks.saturating_sub(1);
+        self.count(&spec.group, i, -1);
+    }
+
+    /// Steps 1 and 2: resources, ports, status and constraints.
+    pub fn fits(&self, i: usize, spec: &TaskSpec) -> bool {
+        let n = &self.nodes[i];
+        n.schedulable()
+            && n.free.cpu >= spec.cpu
+            && n.free.memory >= spec.memory
+            && spec.host_ports.iter().all(|p| !n.ports.contains(p))
+            && self.constraints_hold(i, spec)
+    }
+
+    /// Whether node `i` satisfies the spec's constraints (ignoring resources and status).
+    pub fn constraints_hold(&self, i: usize, spec: &TaskSpec) -> bool {
+        spec.rules.iter().all(|r| match r {
+            Rule::DistinctInstance => self.group_count(&spec.group, i) == 0,
+            Rule::MemberOf(e) => e.eval(&NodeSubject { state: self, i }),
+        })
+    }
+
+    /// Whether node `i` could ever host the group by its memberOf constraints (what the
+    /// planner calls eligible: schedulable and matching, resources aside).
+    pub fn eligible(&self, i: usize, spec: &TaskSpec) -> bool {
+        self.nodes[i].schedulable()
+            && spec.rules.iter().all(|r| match r {
+                Rule::DistinctInstance => true,
+                Rule::MemberOf(e) => e.eval(&NodeSubject { state: self, i }),
+            })
+    }
+
+    /// All instances a task could be placed on now.
+    pub fn candidates(&self, spec: &TaskSpec) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.fits(i, spec)).collect()
+    }
+
+    /// The value node `i` has for a spread field (`instanceId`/`host`: the instance itself).
+    pub fn spread_value<'a>(&'a self, i: usize, field: &str) -> &'a str {
+        let n = &self.nodes[i];
+        match field {
+            "instanceId" | "host" => &n.id,
+            f => f
+                .strip_prefix("attribute:")
+                .and_then(|a| n.attributes.get(a))
+                .map(String::as_str)
+                .unwrap_or(""),
+        }
+    }
+
+    /// Live tasks of `group` per value of `field`, over every instance.
+    pub fn value_counts<'a>(&'a self, group: &str, field: &str) -> Vec<(&'a str, u32)> {
+        let mut out: Vec<(&str, u32)> = Vec::new();
+        if let Some(v) = self.groups.get(group) {
+            for (i, &c) in v.iter().enumerate() {
+                if c > 0 {
+                    let val = self.spread_value(i, field);
+                    match out.iter_mut().find(|(k, _)| *k == val) {
+                        Some(e) => e.1 += c,
+                        None => out.push((val, c)),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Step 3: the candidates that every strategy rule, in order, scores best.
+    pub fn rank(&self, spec: &TaskSpec, mut cands: Vec<usize>) -> Vec<usize> {
+        for rule in &spec.strategy {
+            if cands.len() <= 1 {
+                break;
+            }
+            let score: Vec<i64> = match rule {
+                Strategy::Spread(field) if field == "instanceId" || field == "host" => cands
+                    .iter()
+                    .map(|&i| self.group_count(&spec.group, i) as i64)
+                    .collect(),
+                Strategy::Spread(field) => {
+                    let counts = self.value_counts(&spec.group, field);
+                    cands
+                        .iter()
+                        .map(|&i| {
+                            let v = self.spread_value(i, field);
+                            counts.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1) as i64
+                        })
+                        .collect()
+                }
+                Strategy::Binpack(BinpackField::Cpu) => cands.iter().map(|&i| self.nodes[i].free.cpu).collect(),
+                Strategy::Binpack(BinpackField::Memory) => {
+                    cands.iter().map(|&i| self.nodes[i].free.memory).collect()
+                }
+                Strategy::Random => continue,
+            };
+            let best = *score.iter().min().expect("non-empty");
+            cands = cands.into_iter().zip(score).filter(|(_, s)| *s == best).map(|(i, _)| i).collect();
+        }
+        cands
+    }
+
+    /// The tied best candidates for a task (empty: it cannot be placed now).
+    pub fn best_ties(&self, spec: &TaskSpec) -> Vec<usize> {
+        let c = self.candidates(spec);
+        if c.is_empty() { c } else { self.rank(spec, c) }
+    }
+
+    /// Step 4: where ECS would place the task (seeded choice among ties), or `None`.
+    pub fn choose(&self, spec: &TaskSpec, rng: &mut Rng) -> Option<usize> {
+        let ties = self.best_ties(spec);
+        if ties.is_empty() { None } else { Some(ties[rng.below(ties.len())]) }
+    }
+
+    /// ECS's scale-in choice (§1.5): among `tasks` (node index, protected), the positions of
+    /// the tied best tasks to stop. With spread rules, a task whose value holds the most tasks of
+    /// the group (keeping the best spread); with binpack, the instance with the most of the
+    /// resource left; protected tasks are never chosen.
+    pub fn scale_in_ties(&self, spec: &TaskSpec, tasks: &[(usize, bool)]) -> Vec<usize> {
+        let mut cands: Vec<usize> = (0..tasks.len()).filter(|&k| !tasks[k].1).collect();
+        let strategy = if spec.strategy.is_empty() { Strategy::service_default() } else { spec.strategy.clone() };
+        for rule in &strategy {
+            if cands.len() <= 1 {
+                break;
+            }
+            let score: Vec<i64> = match rule {
+                Strategy::Spread(field) if field == "instanceId" || field == "host" => cands
+                    .iter()
+                    .map(|&k| self.group_count(&spec.group, tasks[k].0) as i64)
+                    .collect(),
+                Strategy::Spread(field) => {
+                    let counts = self.value_counts(&spec.group, field);
+                    cands
+                        .iter()
+                        .map(|&k| {
+                            let v = self.spread_value(tasks[k].0, field);
+                            counts.iter().find(|(x, _)| *x == v).map_or(0, |e| e.1) as i64
+                        })
+                        .collect()
+                }
+                Strategy::Binpack(BinpackField::Cpu) => cands.iter().map(|&k| self.nodes[tasks[k].0].free.cpu).collect(),
+                Strategy::Binpack(BinpackField::Memory) => {
+                    cands.iter().map(|&k| self.nodes[tasks[k].0].free.memory).collect()
+                }
+                Strategy::Random => continue,
+            };
+            let best = *score.iter().max().expect("non-empty");
+            cands = cands.into_iter().zip(score).filter(|(_, s)| *s == best).map(|(k, _)| k).collect();
+        }
+        cands
+    }
+}
+
+#[cfg(test)]
+mod tests;

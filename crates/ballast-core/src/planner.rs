@@ -1,0 +1,216 @@
+//! The rebalance planner: whether to act (the configured measure's COV against its
+//! threshold), and what to do (for each replica service, the fewest task restarts whose
+//! replacements — predicted with [`crate::placement`] — move the service toward the placement
+//! its own strategy asks for).
+//!
+//! Never fights a strategy: a service whose first rule is `binpack` or `random` is left alone;
+//! for spread services the objective is, per spread rule in order, the sum over values of the
+//! squared task count (lower is more even; a move from a value with `a` tasks to one with `b`
+//! helps exactly when `b < a − 1`). Daemon and standalone tasks are never restarted.
+//! See docs/rebalance.md.
+//!
+//! # Layout
+//! - [`objective`]: spread levels, scores, the lower bound `min_moves`, virtual loads.
+//! - [`moves`]: per-service planning for the surge, stop, drain and redeploy mechanisms.
+
+pub mod moves;
+pub mod objective;
+
+use serde::Serialize;
+
+use crate::config::{Method, RebalanceConfig};
+use crate::metrics::{self, Measure};
+use crate::model::Snapshot;
+use crate::placement::{ClusterState, TaskSpec};
+use objective::{Loads, lower_bound, spread_levels};
+
+/// The overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The measure is within its threshold (or there is nothing to balance).
+    Balanced,
+    /// Restarts are planned.
+    Act,
+    /// Imbalanced, but no restart would help.
+    CannotImprove,
+}
+
+/// How a service's moves are carried out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Mechanism {
+    /// Raise desired from `from` to `to`, wait for the new tasks, then lower it back with
+    /// scale-in protection on every task but the planned victims.
+    Surge {
+        /// Desired count now.
+        from: u32,
+        /// Desired count during the surge.
+        to: u32,
+    },
+    /// StopTask the victims; the scheduler replaces them (no surge headroom).
+    Stop,
+    /// Drain one instance until its load is at most the mean, then return it to ACTIVE.
+    Drain {
+        /// The instance.
+        instance: String,
+    },
+    /// forceNewDeployment.
+    Redeploy,
+}
+
+/// One predicted task move.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Move {
+    /// The task that stops (for surges: the victim of the scale-in).
+    pub task_arn: String,
+    /// Where it runs now.
+    pub from: String,
+    /// Where ECS is predicted to run its replacement.
+    pub to: String,
+    /// More than one instance tied for the replacement (any of them is as good).
+    pub tied: bool,
+}
+
+/// The plan for one service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServicePlan {
+    /// Service name (empty for an instance drain).
+    pub service: String,
+    /// How.
+    pub mechanism: Mechanism,
+    /// The moves.
+    pub moves: Vec<Move>,
+    /// Why, in one line.
+    pub reason: String,
+    /// Only strategy-neutral moves that lower the cluster's COV.
+    pub neutral_only: bool,
+}
+
+/// A service left alone, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skip {
+    /// Service name.
+    pub service: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A rebalance plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Cluster.
+    pub cluster: String,
+    /// Measure deciding whether to act.
+    pub measure: Measure,
+    /// Its COV now, percent.
+    pub cov_before: f64,
+    /// Its predicted COV after the plan, percent.
+    pub cov_after: f64,
+    /// Threshold, percent.
+    pub threshold: f64,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// One line for humans.
+    pub summary: String,
+    /// Lower bound on restarts to reach every spread service's target from this state.
+    pub min_moves: u32,
+    /// Per-service plans, in execution order.
+    pub services: Vec<ServicePlan>,
+    /// Services left alone.
+    pub skipped: Vec<Skip>,
+}
+
+impl Plan {
+    /// Planned restarts.
+    pub fn restarts(&self) -> usize {
+        self.services.iter().map(|s| s.moves.len()).sum()
+    }
+}
+
+/// The lower bound on restarts for this snapshot (sum over spread services).
+pub fn min_moves(snap: &Snapshot) -> u32 {
+    let (st, idx) = ClusterState::from_snapshot(snap);
+    let mut total = 0;
+    for svc in snap.services.iter().filter(|s| !s.daemon) {
+        let spec = TaskSpec::for_service(svc);
+        if let Some(levels) = spread_levels(&svc.effective_strategy()) {
+            let _ = &idx;
+            total += lower_bound(&st, &spec, &levels);
+        }
+    }
+    total
+}
+
+/// Plans a rebalance of `snap` under `cfg`. Deterministic: same snapshot, same plan.
+pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
+    let cov_before = metrics::cov(snap, cfg.measure, cfg.counting);
+    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
+    let mut p = Plan {
+        cluster: snap.cluster.clone(),
+        measure: cfg.measure,
+        cov_before,
+        cov_after: cov_before,
+        threshold: cfg.cov_percent,
+        verdict: Verdict::Balanced,
+        summary: String::new(),
+        min_moves: 0,
+        services: vec![],
+        skipped: vec![],
+    };
+    if !cfg.enabled {
+        p.summary = "rebalance is disabled for this cluster".into();
+        return p;
+    }
+    if active < 2 {
+        p.summary = format!("{active} ACTIVE instance(s): nothing to balance");
+        return p;
+    }
+    if cov_before <= cfg.cov_percent {
+        p.summary = format!(
+            "balanced: {} COV {:.1}% is within the {:.1}% threshold",
+            cfg.measure.name(),
+            cov_before,
+            cfg.cov_percent
+        );
+        return p;
+    }
+    p.min_moves = min_moves(snap);
+    let (mut st, idx) = ClusterState::from_snapshot(snap);
+    let mut loads = Loads::new(snap, &st, &idx, cfg);
+    match cfg.method {
+        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p),
+        Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),
+        Method::Drain => moves::plan_drain(snap, cfg, &mut st, &idx, &mut loads, &mut p),
+    }
+    p.cov_after = loads.cov();
+    let restarts = p.restarts();
+    if p.services.is_empty() {
+        p.verdict = Verdict::CannotImprove;
+        p.summary = format!(
+            "cannot improve: {} COV {:.1}% is above {:.1}%, but no restart moves a service toward \
+             its own placement target{}",
+            cfg.measure.name(),
+            cov_before,
+            cfg.cov_percent,
+            if p.skipped.is_empty() { String::new() } else { " (see the skipped services)".into() }
+        );
+    } else {
+        p.verdict = Verdict::Act;
+        p.summary = format!(
+            "act: {} COV {:.1}% is above {:.1}%; {} restart(s) in {} step(s) predicted to bring it to {:.1}% \
+             (lower bound {} restart(s))",
+            cfg.measure.name(),
+            cov_before,
+            cfg.cov_percent,
+            restarts,
+            p.services.len(),
+            p.cov_after,
+            p.min_moves
+        );
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests;

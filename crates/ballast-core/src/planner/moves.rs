@@ -1,0 +1,555 @@
+//! Per-service planning: which tasks to restart, and where ECS will put their replacements.
+
+use std::collections::HashMap;
+
+use super::objective::{Loads, lower_bound, score, spread_levels};
+use super::{Mechanism, Move, Plan, ServicePlan, Skip};
+use crate::config::RebalanceConfig;
+use crate::model::{Service, Snapshot, TaskStatus};
+use crate::placement::{ClusterState, TaskSpec};
+
+/// Surge rounds planned per service and run at most.
+const MAX_ROUNDS: usize = 10;
+
+/// A live task of the service being planned.
+#[derive(Debug, Clone)]
+pub struct TaskRef {
+    /// Task ARN.
+    pub arn: String,
+    /// Node index.
+    pub node: usize,
+    /// Running and healthy, not protected: a possible victim.
+    pub movable: bool,
+}
+
+/// The live tasks of `svc` with their node indices.
+pub fn service_tasks(snap: &Snapshot, svc: &Service, idx: &HashMap<String, usize>) -> Vec<TaskRef> {
+    let mut v: Vec<TaskRef> = snap
+        .service_tasks(&svc.name)
+        .filter_map(|t| {
+            idx.get(&t.instance_arn).map(|&node| TaskRef {
+                arn: t.arn.clone(),
+                node,
+                movable: t.last_status == TaskStatus::Running && t.healthy && !t.protected,
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| a.arn.cmp(&b.arn));
+    v
+}
+
+/// The tie ECS might pick that the planner assumes (lowest load, then lowest index); the
+/// flag says whether other instances tied.
+fn predict(ties: &[usize], loads: &Loads) -> (usize, bool) {
+    let best = ties
+        .iter()
+        .copied()
+        .min_by(|&a, &b| loads.get(a).total_cmp(&loads.get(b)).then(a.cmp(&b)))
+        .expect("non-empty");
+    (best, ties.len() > 1)
+}
+
+/// Greedily picks `k` victims among `tasks` (never on `exclude` nodes): each time the task
+/// whose removal keeps the best spread (the value with the most tasks at each level, as ECS's
+/// own scale-in does), then the busiest instance by the cluster measure. The victims are
+/// removed from `st`/`loads`; the caller restores them if it does not keep them.
+pub fn choose_victims(
+    st: &mut ClusterState,
+    loads: &mut Loads,
+    spec: &TaskSpec,
+    levels: &[String],
+    tasks: &[TaskRef],
+    exclude: &[usize],
+    k: usize,
+) -> Vec<usize> {
+    let mut taken: Vec<usize> = Vec::new();
+    for _ in 0..k {
+        let counts: Vec<Vec<(String, u32)>> = levels
+            .iter()
+            .map(|f| st.value_counts(&spec.group, f).into_iter().map(|(a, b)| (a.to_string(), b)).collect())
+            .collect();
+        let key = |node: usize, st: &ClusterState| -> Vec<i64> {
+            levels
+                .iter()
+                .zip(&counts)
+                .map(|(f, c)| {
+                    let v = st.spread_value(node, f);
+                    c.iter().find(|(x, _)| x == v).map_or(0, |e| e.1) as i64
+                })
+                .collect()
+        };
+        let mut best: Option<(usize, Vec<i64>, f64)> = None;
+        for (pos, t) in tasks.iter().enumerate() {
+            if !t.movable || exclude.contains(&t.node) || taken.contains(&pos) {
+                continue;
+            }
+            let kv = key(t.node, st);
+            let load = loads.get(t.node);
+            let better = match &best {
+                None => true,
+                Some((_, bk, bl)) => kv > *bk || (kv == *bk && load > *bl + 1e-12),
+            };
+            if better {
+                best = Some((pos, kv, load));
+            }
+        }
+        let Some((pos, _, _)) = best else { break };
+        st.remove(tasks[pos].node, spec);
+        loads.add(st, &spec.group, tasks[pos].node, -1.0);
+        taken.push(pos);
+    }
+    taken
+}
+
+fn restore(st: &mut ClusterState, loads: &mut Loads, spec: &TaskSpec, tasks: &[TaskRef], victims: &[usize]) {
+    for &v in victims.iter().rev() {
+        st.place(tasks[v].node, spec);
+        loads.add(st, &spec.group, tasks[v].node, 1.0);
+    }
+}
+
+struct Option_ {
+    k: usize,
+    score: Vec<i64>,
+    cov: f64,
+}
+
+/// Picks k: the smallest k reaching the best strategy score; when the cluster measure is
+/// still above its threshold, a larger k with the same score and a lower COV (neutral moves).
+fn select(options: &[Option_], score0: &[i64], cov0: f64, threshold: f64) -> Option<(usize, bool)> {
+    let best = options.iter().map(|o| &o.score).min()?;
+    if best.as_slice() < score0 {
+        let same: Vec<&Option_> = options.iter().filter(|o| &o.score == best).collect();
+        let k0 = same[0];
+        if k0.cov <= threshold {
+            return Some((k0.k, false));
+        }
+        let pick = same.iter().min_by(|a, b| a.cov.total_cmp(&b.cov).then(a.k.cmp(&b.k))).expect("non-empty");
+        return Some((if pick.cov < k0.cov - 1e-9 { pick.k } else { k0.k }, false));
+    }
+    // No strategy gain: strategy-neutral moves only if they lower the COV.
+    options
+        .iter()
+        .filter(|o| o.score.as_slice() == score0 && o.cov < cov0 - 0.5)
+        .min_by(|a, b| a.cov.total_cmp(&b.cov).then(a.k.cmp(&b.k)))
+        .map(|o| (o.k, true))
+}
+
+/// Plans a surge of up to `kmax` for one service; applies the chosen moves to `st`/`loads`.
+#[allow(clippy::too_many_arguments)]
+fn plan_surge(
+    st: &mut ClusterState,
+    loads: &mut Loads,
+    svc: &Service,
+    spec: &TaskSpec,
+    levels: &[String],
+    tasks: &[TaskRef],
+    kmax: usize,
+    threshold: f64,
+) -> Option<ServicePlan> {
+    let score0 = score(st, spec, levels);
+    let cov0 = loads.cov();
+    let mut placed: Vec<(usize, bool)> = Vec::new();
+    let mut options = Vec::new();
+    for k in 1..=kmax {
+        let ties = st.best_ties(spec);
+        if ties.is_empty() {
+            break;
+        }
+        let (to, tied) = predict(&ties, loads);
+        st.place(to, spec);
+        loads.add(st, &spec.group, to, 1.0);
+        placed.push((to, tied));
+        let nodes: Vec<usize> = placed.iter().map(|p| p.0).collect();
+        let victims = choose_victims(st, loads, spec, levels, tasks, &nodes, k);
+        let complete = victims.len() == k;
+        if complete {
+            options.push(Option_ { k, score: score(st, spec, levels), cov: loads.cov() });
+        }
+        restore(st, loads, spec, tasks, &victims);
+        if !complete {
+            break;
+        }
+    }
+    for &(n, _) in placed.iter().rev() {
+        st.remove(n, spec);
+        loads.add(st, &spec.group, n, -1.0);
+    }
+    let (k, neutral) = select(&options, &score0, cov0, threshold)?;
+    for &(n, _) in &placed[..k] {
+        st.place(n, spec);
+        loads.add(st, &spec.group, n, 1.0);
+    }
+    let nodes: Vec<usize> = placed[..k].iter().map(|p| p.0).collect();
+    let victims = choose_victims(st, loads, spec, levels, tasks, &nodes, k);
+    let moves = victims
+        .iter()
+        .zip(&placed[..k])
+        .map(|(&v, &(to, tied))| Move {
+            task_arn: tasks[v].arn.clone(),
+            from: st.nodes[tasks[v].node].id.clone(),
+            to: st.nodes[to].id.clone(),
+            tied,
+        })
+        .collect();
+    let live = tasks.len() as u32;
+    Some(ServicePlan {
+        service: svc.name.clone(),
+        mechanism: Mechanism::Surge { from: svc.desired, to: svc.desired + k as u32 },
+        moves,
+        reason: format!(
+            "{} is uneven for its strategy [{}]; surge {} task(s) (maximumPercent {} allows {} of {} desired), \
+             then scale in with protection on every other task",
+            svc.name,
+            svc.effective_strategy().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+            k,
+            svc.max_percent,
+            svc.max_tasks().max(live),
+            svc.desired
+        ),
+        neutral_only: neutral,
+    })
+}
+
+/// Plans direct stops (no surge headroom, minimumHealthyPercent < 100): one victim at a
+/// time, kept only when its predicted replacement lowers the strategy score.
+#[allow(clippy::too_many_arguments)]
+fn plan_stops(
+    st: &mut ClusterState,
+    loads: &mut Loads,
+    svc: &Service,
+    spec: &TaskSpec,
+    levels: &[String],
+    tasks: &[TaskRef],
+    kmax: usize,
+) -> Option<ServicePlan> {
+    let mut cur = score(st, spec, levels);
+    let mut moves = Vec::new();
+    let mut used: Vec<usize> = Vec::new();
+    for _ in 0..kmax {
+        let remaining: Vec<TaskRef> =
+            tasks.iter().enumerate().filter(|(i, _)| !used.contains(i)).map(|(_, t)| t.clone()).collect();
+        let v = choose_victims(st, loads, spec, levels, &remaining, &[], 1);
+        let Some(&vpos) = v.first() else { break };
+        let from = remaining[vpos].node;
+        let ties = st.best_ties(spec);
+        let accept = if ties.is_empty() {
+            None
+        } else {
+            let (to, tied) = predict(&ties, loads);
+            (to != from).then_some((to, tied))
+        };
+        let Some((to, tied)) = accept else {
+            restore(st, loads, spec, &remaining, &v);
+            break;
+        };
+        st.place(to, spec);
+        loads.add(st, &spec.group, to, 1.0);
+        let s = score(st, spec, levels);
+        if s >= cur {
+            st.remove(to, spec);
+            loads.add(st, &spec.group, to, -1.0);
+            restore(st, loads, spec, &remaining, &v);
+            break;
+        }
+        cur = s;
+        let orig = tasks.iter().position(|t| t.arn == remaining[vpos].arn).expect("present");
+        used.push(orig);
+        moves.push(Move {
+            task_arn: remaining[vpos].arn.clone(),
+            from: st.nodes[from].id.clone(),
+            to: st.nodes[to].id.clone(),
+            tied,
+        });
+    }
+    if moves.is_empty() {
+        return None;
+    }
+    Some(ServicePlan {
+        service: svc.name.clone(),
+        mechanism: Mechanism::Stop,
+        reason: format!(
+            "{} has no surge headroom (maximumPercent {}); stop {} task(s) within minimumHealthyPercent {}",
+            svc.name,
+            svc.max_percent,
+            moves.len(),
+            svc.min_healthy_percent
+        ),
+        moves,
+        neutral_only: false,
+    })
+}
+
+/// Why a service cannot be touched now, if so.
+fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<String> {
+    if cfg.exclude_services.contains(&svc.name) {
+        return Some("excluded by configuration".into());
+    }
+    if svc.deployments.len() > 1 || tasks.len() as u32 != svc.desired {
+        return Some(format!(
+            "not at steady state ({} live of {} desired, {} deployment(s)); left to ECS",
+            tasks.len(),
+            svc.desired,
+            svc.deployments.len().max(1)
+        ));
+    }
+    None
+}
+
+/// The stop method: surge or stop per spread service, in name order, within the run's limit.
+pub fn plan_services(
+    snap: &Snapshot,
+    cfg: &RebalanceConfig,
+    st: &mut ClusterState,
+    idx: &HashMap<String, usize>,
+    loads: &mut Loads,
+    p: &mut Plan,
+) {
+    let mut budget = cfg.max_restarts_per_run as usize;
+    let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    for svc in services {
+        let skip = |p: &mut Plan, reason: String| p.skipped.push(Skip { service: svc.name.clone(), reason });
+        let strategy = svc.effective_strategy();
+        let Some(levels) = spread_levels(&strategy) else {
+            skip(p, format!("strategy {} places tasks this way on purpose; never fought", strategy[0]));
+            continue;
+        };
+        let spec = TaskSpec::for_service(svc);
+        let tasks = service_tasks(snap, svc, idx);
+        if tasks.is_empty() {
+            continue;
+        }
+        if let Some(why) = unmovable(svc, &tasks, cfg) {
+            skip(p, why);
+            continue;
+        }
+        let lb = lower_bound(st, &spec, &levels) as usize;
+        let healthy = tasks.iter().filter(|t| t.movable).count() as u32;
+        let surge_room = svc.max_tasks().saturating_sub(tasks.len() as u32) as usize;
+        let stop_room = healthy.saturating_sub(svc.min_healthy_tasks()) as usize;
+        if budget == 0 {
+            if lb > 0 {
+                skip(p, "the run's restart limit is reached; next run".into());
+            }
+            continue;
+        }
+        if surge_room > 0 {
+            // Rounds: a batch surge places every new task before any victim stops, so an AZ
+            // spread moves at most one task per AZ pair per round; later rounds move the rest.
+            let mut tasks = tasks;
+            let mut any = false;
+            for _round in 0..MAX_ROUNDS {
+                let lb = lower_bound(st, &spec, &levels) as usize;
+                let kmax = surge_room.min(budget).min(lb + 3);
+                if kmax == 0 {
+                    break;
+                }
+                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, cfg.cov_percent) else { break };
+                budget = budget.saturating_sub(sp.moves.len());
+                for (n, m) in sp.moves.iter().enumerate() {
+                    tasks.retain(|t| t.arn != m.task_arn);
+                    tasks.push(TaskRef { arn: format!("(new {} #{})", svc.name, n + 1), node: idx[&m.to], movable: false });
+                }
+                any = true;
+                let neutral = sp.neutral_only;
+                p.services.push(sp);
+                if neutral || budget == 0 {
+                    break;
+                }
+            }
+            if !any && lb > 0 {
+                skip(p, "no restart would land closer to its strategy's target (capacity or constraints)".into());
+            }
+            continue;
+        }
+        let result = if stop_room > 0 {
+            plan_stops(st, loads, svc, &spec, &levels, &tasks, stop_room.min(budget).min(lb.max(1)))
+        } else {
+            if lb > 0 {
+                skip(
+                    p,
+                    format!(
+                        "minimumHealthyPercent {} and maximumPercent {} leave no room to replace a task \
+                         without going below its health budget",
+                        svc.min_healthy_percent, svc.max_percent
+                    ),
+                );
+            }
+            continue;
+        };
+        match result {
+            Some(sp) => {
+                budget = budget.saturating_sub(sp.moves.len());
+                p.services.push(sp);
+            }
+            None if lb > 0 => skip(p, "no restart would land closer to its strategy's target (capacity or constraints)".into()),
+            None => {}
+        }
+    }
+    if loads.cov() > cfg.cov_percent && p.services.iter().any(|s| s.neutral_only) {
+        // Neutral moves are worth their restarts only when they reach the threshold.
+        let dropped: Vec<ServicePlan> = p.services.iter().filter(|s| s.neutral_only).cloned().collect();
+        p.services.retain(|s| !s.neutral_only);
+        for sp in dropped {
+            let spec = TaskSpec::for_service(snap.service(&sp.service).expect("planned from snapshot"));
+            for m in &sp.moves {
+                let (from, to) = (idx[&m.from], idx[&m.to]);
+                st.remove(to, &spec);
+                loads.add(st, &spec.group, to, -1.0);
+                st.place(from, &spec);
+                loads.add(st, &spec.group, from, 1.0);
+            }
+        }
+    }
+}
+
+/// The redeploy method: forceNewDeployment of each spread service whose from-scratch
+/// placement would be more even than today's.
+pub fn plan_redeploys(
+    snap: &Snapshot,
+    cfg: &RebalanceConfig,
+    st: &mut ClusterState,
+    idx: &HashMap<String, usize>,
+    loads: &mut Loads,
+    p: &mut Plan,
+) {
+    let mut budget = cfg.max_restarts_per_run as usize;
+    let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    for svc in services {
+        let strategy = svc.effective_strategy();
+        let Some(levels) = spread_levels(&strategy) else {
+            p.skipped.push(Skip { service: svc.name.clone(), reason: format!("strategy {} is intended", strategy[0]) });
+            continue;
+        };
+        let spec = TaskSpec::for_service(svc);
+        let tasks = service_tasks(snap, svc, idx);
+        if tasks.is_empty() || unmovable(svc, &tasks, cfg).is_some() || tasks.len() > budget {
+            continue;
+        }
+        if svc.max_percent <= 100 && svc.min_healthy_percent >= 100 {
+            continue;
+        }
+        let s0 = score(st, &spec, &levels);
+        for t in &tasks {
+            st.remove(t.node, &spec);
+            loads.add(st, &spec.group, t.node, -1.0);
+        }
+        let mut placed = Vec::new();
+        for _ in 0..tasks.len() {
+            let ties = st.best_ties(&spec);
+            if ties.is_empty() {
+                break;
+            }
+            let (to, tied) = predict(&ties, loads);
+            st.place(to, &spec);
+            loads.add(st, &spec.group, to, 1.0);
+            placed.push((to, tied));
+        }
+        let ok = placed.len() == tasks.len() && score(st, &spec, &levels) < s0;
+        if !ok {
+            for &(n, _) in placed.iter().rev() {
+                st.remove(n, &spec);
+                loads.add(st, &spec.group, n, -1.0);
+            }
+            for t in &tasks {
+                st.place(t.node, &spec);
+                loads.add(st, &spec.group, t.node, 1.0);
+            }
+            continue;
+        }
+        budget -= tasks.len();
+        p.services.push(ServicePlan {
+            service: svc.name.clone(),
+            mechanism: Mechanism::Redeploy,
+            moves: tasks
+                .iter()
+                .zip(&placed)
+                .map(|(t, &(to, tied))| Move {
+                    task_arn: t.arn.clone(),
+                    from: st.nodes[t.node].id.clone(),
+                    to: st.nodes[to].id.clone(),
+                    tied,
+                })
+                .collect(),
+            reason: format!("{} is uneven for its strategy; a new deployment re-places all {} task(s)", svc.name, tasks.len()),
+            neutral_only: false,
+        });
+    }
+}
+
+/// The drain method: the busiest instances whose drain (until their load is at most the
+/// mean, as seed 000) is predicted to lower the COV, up to `drain.max_instances`.
+pub fn plan_drain(
+    snap: &Snapshot,
+    cfg: &RebalanceConfig,
+    st: &mut ClusterState,
+    idx: &HashMap<String, usize>,
+    loads: &mut Loads,
+    p: &mut Plan,
+) {
+    let mut order: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.nodes[i].schedulable()).collect();
+    order.sort_by(|&a, &b| loads.get(b).total_cmp(&loads.get(a)).then(a.cmp(&b)));
+    let mut drained = 0;
+    for i in order {
+        if drained >= cfg.drain.max_instances {
+            break;
+        }
+        let cov0 = loads.cov();
+        let mean = loads.mean();
+        let mut tasks: Vec<(&crate::model::Task, &Service)> = snap
+            .tasks
+            .iter()
+            .filter(|t| t.is_live() && idx.get(&t.instance_arn) == Some(&i))
+            .filter_map(|t| t.service.as_deref().and_then(|s| snap.service(s)).map(|s| (t, s)))
+            .filter(|(_, s)| !s.daemon && !cfg.exclude_services.contains(&s.name))
+            .collect();
+        tasks.sort_by(|a, b| a.0.arn.cmp(&b.0.arn));
+        st.nodes[i].active = false;
+        let mut moves = Vec::new();
+        let mut undo = Vec::new();
+        for (t, svc) in tasks {
+            if loads.get(i) <= mean + 1e-9 {
+                break;
+            }
+            let spec = TaskSpec::for_service(svc);
+            st.remove(i, &spec);
+            loads.add(st, &spec.group, i, -1.0);
+            let ties = st.best_ties(&spec);
+            if ties.is_empty() {
+                st.place(i, &spec);
+                loads.add(st, &spec.group, i, 1.0);
+                continue;
+            }
+            let (to, tied) = predict(&ties, loads);
+            st.place(to, &spec);
+            loads.add(st, &spec.group, to, 1.0);
+            undo.push((spec, to));
+            moves.push(Move { task_arn: t.arn.clone(), from: st.nodes[i].id.clone(), to: st.nodes[to].id.clone(), tied });
+        }
+        st.nodes[i].active = true;
+        if moves.is_empty() || loads.cov() >= cov0 - 0.5 {
+            for (spec, to) in undo.into_iter().rev() {
+                st.remove(to, &spec);
+                loads.add(st, &spec.group, to, -1.0);
+                st.place(i, &spec);
+                loads.add(st, &spec.group, i, 1.0);
+            }
+            continue;
+        }
+        drained += 1;
+        p.services.push(ServicePlan {
+            service: String::new(),
+            mechanism: Mechanism::Drain { instance: st.nodes[i].id.clone() },
+            reason: format!(
+                "the busiest instance ({:.2} against a mean of {:.2}); drain it until its load is at most the mean, \
+                 then return it to ACTIVE",
+                loads.get(i).max(mean),
+                mean
+            ),
+            moves,
+            neutral_only: false,
+        });
+    }
+}

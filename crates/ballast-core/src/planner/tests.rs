@@ -1,0 +1,140 @@
+//! Planner tests.
+
+use super::*;
+use crate::config::RebalanceConfig;
+use crate::fixtures::SnapshotBuilder;
+
+fn joined() -> Snapshot {
+    // new-instance-joins after the join: a2 is empty.
+    SnapshotBuilder::new("c")
+        .instance("a1", "us-east-1a", 4096, 15000)
+        .instance("b1", "us-east-1b", 4096, 15000)
+        .instance("c1", "us-east-1c", 4096, 15000)
+        .instance("a2", "us-east-1a", 4096, 15000)
+        .service("api", 256, 512, &["spread(attribute:ecs.availability-zone)", "spread(instanceId)"], &[])
+        .service("worker", 512, 2048, &["spread(instanceId)"], &[])
+        .service("cache", 256, 1024, &[], &["distinctInstance"])
+        .tasks("api", "a1", 6)
+        .tasks("api", "b1", 6)
+        .tasks("api", "c1", 6)
+        .tasks("worker", "a1", 3)
+        .tasks("worker", "b1", 3)
+        .tasks("worker", "c1", 3)
+        .tasks("cache", "a1", 1)
+        .tasks("cache", "b1", 1)
+        .tasks("cache", "c1", 1)
+        .build()
+}
+
+#[test]
+fn join_moves_only_what_the_strategies_need() {
+    let snap = joined();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::Act, "{}", p.summary);
+    assert_eq!(p.min_moves, 5);
+    let api: Vec<&Move> = p.services.iter().filter(|s| s.service == "api").flat_map(|s| &s.moves).collect();
+    assert_eq!(api.len(), 3, "{p:#?}");
+    assert!(api.iter().all(|m| m.from.ends_with("/a1") && m.to.ends_with("/a2")), "{api:?}");
+    assert!(p.restarts() <= 6, "{} restarts", p.restarts());
+    assert!(p.cov_after <= 25.0, "{}", p.cov_after);
+    // Same input, same plan.
+    assert_eq!(plan(&snap, &RebalanceConfig::defaults()), p);
+}
+
+#[test]
+fn binpack_is_never_fought() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("s1", "us-east-1a", 2048, 7680)
+        .instance("s2", "us-east-1a", 2048, 7680)
+        .instance("l1", "us-east-1a", 8192, 31000)
+        .instance("l2", "us-east-1a", 8192, 31000)
+        .service("api", 512, 1024, &["binpack(memory)"], &[])
+        .tasks("api", "s1", 4)
+        .tasks("api", "s2", 4)
+        .tasks("api", "l1", 12)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::CannotImprove, "{}", p.summary);
+    assert_eq!(p.restarts(), 0);
+    assert!(p.skipped[0].reason.contains("binpack(memory)"));
+}
+
+#[test]
+fn balanced_cluster_is_left_alone() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 2048, 4096)
+        .instance("b", "us-east-1b", 2048, 4096)
+        .service("web", 256, 512, &[], &[])
+        .tasks("web", "a", 2)
+        .tasks("web", "b", 2)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::Balanced);
+    assert!(p.services.is_empty());
+}
+
+#[test]
+fn no_headroom_services_cannot_be_improved_and_say_why() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 2048, 4096)
+        .instance("b", "us-east-1a", 2048, 4096)
+        .service("web", 256, 512, &["spread(instanceId)"], &[])
+        .budget("web", 100, 100)
+        .tasks("web", "a", 4)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::CannotImprove);
+    assert!(p.skipped[0].reason.contains("100"), "{:?}", p.skipped);
+}
+
+#[test]
+fn half_budget_services_are_moved_by_direct_stops() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 2048, 4096)
+        .instance("b", "us-east-1a", 2048, 4096)
+        .service("web", 256, 512, &["spread(instanceId)"], &[])
+        .budget("web", 50, 100)
+        .tasks("web", "a", 4)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::Act);
+    assert_eq!(p.services[0].mechanism, Mechanism::Stop);
+    assert_eq!(p.restarts(), 2);
+    assert!(p.services[0].moves.iter().all(|m| m.to.ends_with("/b")));
+}
+
+#[test]
+fn daemons_and_standalone_tasks_never_move_nor_count() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 4096, 8192)
+        .instance("b", "us-east-1a", 4096, 8192)
+        .service("agent", 64, 128, &[], &[])
+        .daemon("agent")
+        .tasks("agent", "a", 1)
+        .tasks("agent", "b", 1)
+        .standalone("batch", "a", 6, 128, 128)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.verdict, Verdict::Balanced, "{}", p.summary);
+}
+
+#[test]
+fn restart_limit_is_respected() {
+    let mut cfg = RebalanceConfig::defaults();
+    cfg.max_restarts_per_run = 2;
+    let p = plan(&joined(), &cfg);
+    assert!(p.restarts() <= 2, "{}", p.restarts());
+}
+
+#[test]
+fn drain_and_redeploy_methods_plan_too() {
+    let mut cfg = RebalanceConfig::defaults();
+    cfg.method = crate::config::Method::Redeploy;
+    let p = plan(&joined(), &cfg);
+    assert!(p.services.iter().all(|s| s.mechanism == Mechanism::Redeploy));
+    assert!(p.services.iter().any(|s| s.service == "worker"));
+    cfg.method = crate::config::Method::Drain;
+    let p = plan(&joined(), &cfg);
+    assert_eq!(p.services.len(), 1);
+    assert!(matches!(p.services[0].mechanism, Mechanism::Drain { .. }));
+}
