@@ -1,1 +1,3 @@
-//! stub
+//! ballast-sim: a deterministic discrete-event twin of Amazon ECS (EC2 launch type).
+pub mod catalogue;
+pub mod scenario;
