@@ -20,6 +20,7 @@ pub mod backend;
 pub mod config;
 pub mod cql;
 pub mod duration;
+pub mod event;
 pub mod fixtures;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,346 @@
+//! The simulator behind the [`Backend`] seam: snapshots and actions as the ECS API would
+//! serve them, every call counted by operation name as a real client would make it, API
+//! faults with SDK-like retries, and crash points for the crash matrix.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ballast_core::action::Action;
+use ballast_core::backend::{Backend, BackendError};
+use ballast_core::duration::Millis;
+use ballast_core::model::{
+    ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Task, TaskDefinition, TaskStatus,
+};
+
+use crate::engine::{InstState, Sim};
+use crate::scheduler::TState;
+
+/// Attempts per call, as the AWS SDK's standard retry mode (3).
+pub const SDK_ATTEMPTS: u32 = 3;
+
+/// The simulator as a backend for one controller invocation.
+pub struct SimBackend<'a> {
+    sim: &'a mut Sim,
+    crash_after: Option<u64>,
+    task_defs_seen: BTreeSet<String>,
+}
+
+impl<'a> SimBackend<'a> {
+    /// Wraps the simulator; `crash_after` = kill the process right after that many mutating
+    /// calls in the whole simulation.
+    pub fn new(sim: &'a mut Sim, crash_after: Option<u64>) -> Self {
+        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new() }
+    }
+
+    fn count(&mut self, op: &str, n: u64) {
+        *self.sim.acct.api.entry(op.to_string()).or_default() += n;
+    }
+
+    /// One API call with fault injection and SDK-like retries (each attempt counted).
+    fn call(&mut self, op: &str) -> Result<(), BackendError> {
+        let mut last = None;
+        for attempt in 0..SDK_ATTEMPTS {
+            self.count(op, 1);
+            let fault = match self.sim.faults {
+                Some((th, er, to, until)) if self.sim.now <= until => {
+                    let r = self.sim.fault_rng.unit();
+                    if r < th {
+                        Some(BackendError::Throttled { operation: op.into() })
+                    } else if r < th + er {
+                        Some(BackendError::Server { operation: op.into(), message: "InternalError (simulated)".into() })
+                    } else if r < th + er + to {
+                        Some(BackendError::Timeout { operation: op.into() })
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            match fault {
+                None => return Ok(()),
+                Some(e) => {
+                    last = Some(e);
+                    // Exponential backoff with jitter, as the SDK: base 1 s, at most 20 s.
+                    let base = 1000u64 << attempt;
+                    let wait = (self.sim.fault_rng.unit() * base as f64) as u64;
+                    let t = self.sim.now + Millis(wait.min(20_000));
+                    self.sim.advance_to(t);
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn pages(n: usize, per: usize) -> u64 {
+        n.div_ceil(per).max(1) as u64
+    }
+}
+
+impl Sim {
+    /// The cluster as DescribeContainerInstances/DescribeServices/DescribeTasks show it.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut instances = Vec::new();
+        for (n, i) in self.insts.iter().enumerate() {
+            let status = match i.state {
+                InstState::Active => InstanceStatus::Active,
+                InstState::Draining => InstanceStatus::Draining,
+                _ => continue,
+            };
+            let node = &self.cs.nodes[n];
+            let (mut running, mut pending) = (0, 0);
+            for &t in &self.node_live[n] {
+                match self.tasks[t].state {
+                    TState::Running => running += 1,
+                    TState::Pending => pending += 1,
+                    _ => {}
+                }
+            }
+            instances.push(ContainerInstance {
+                arn: i.arn.clone(),
+                ec2_instance_id: i.ec2_id.clone(),
+                status,
+                agent_connected: node.agent_connected,
+                registered: node.registered,
+                remaining: Resources { cpu: node.free.cpu, memory: node.free.memory },
+                ports_in_use: node.ports.iter().copied().collect(),
+                attributes: node.attributes.clone(),
+                registered_at: node.registered_at,
+                running_tasks: running + pending,
+                pending_tasks: pending,
+            });
+        }
+        let services = self
+            .svcs
+            .iter()
+            .enumerate()
+            .map(|(s, svc)| {
+                let live: Vec<usize> =
+                    self.svc_live[s].iter().copied().filter(|&t| self.tasks[t].state != TState::Stopping).collect();
+                let running = live.iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
+                let old_deps: BTreeSet<u32> =
+                    live.iter().map(|&t| self.tasks[t].deployment).filter(|&d| d != svc.deployment).collect();
+                let mut deployments = vec![Deployment {
+                    id: format!("ecs-svc/{}", svc.deployment),
+                    status: "PRIMARY".into(),
+                    desired: svc.desired,
+                    running: live.iter().filter(|&&t| self.tasks[t].deployment == svc.deployment).count() as u32,
+                    rollout_state: if old_deps.is_empty() { "COMPLETED".into() } else { "IN_PROGRESS".into() },
+                }];
+                for d in old_deps {
+                    deployments.push(Deployment {
+                        id: format!("ecs-svc/{d}"),
+                        status: "ACTIVE".into(),
+                        desired: 0,
+                        running: live.iter().filter(|&&t| self.tasks[t].deployment == d).count() as u32,
+                        rollout_state: "COMPLETED".into(),
+                    });
+                }
+                Service {
+                    name: svc.name.clone(),
+                    arn: format!("arn:aws:ecs:us-east-1:123456789012:service/{}/{}", self.sc.cluster, svc.name),
+                    daemon: svc.daemon,
+                    desired: svc.desired,
+                    running,
+                    pending: live.len() as u32 - running,
+                    strategy: svc.strategy.clone(),
+                    constraints: svc.constraints.clone(),
+                    min_healthy_percent: svc.min_healthy,
+                    max_percent: svc.max_percent,
+                    task_definition: TaskDefinition {
+                        arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1", svc.name),
+                        cpu: svc.spec.cpu,
+                        memory: svc.spec.memory,
+                        host_ports: svc.spec.host_ports.clone(),
+                    },
+                    deployments,
+                    tags: svc.tags.clone(),
+                }
+            })
+            .collect();
+        let mut tasks = Vec::new();
+        for n in 0..self.insts.len() {
+            for &t in &self.node_live[n] {
+                let task = &self.tasks[t];
+                let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
+                    (Some(s), _) => {
+                        let sv = &self.svcs[s];
+                        (sv.spec.group.clone(), Some(sv.name.clone()), sv.spec.cpu, sv.spec.memory, sv.spec.host_ports.clone(), Some(sv.utilization))
+                    }
+                    (None, Some(k)) => {
+                        let sp = &self.standalone_specs[k];
+                        (sp.group.clone(), None, sp.cpu, sp.memory, vec![], Some((0.5, 0.5)))
+                    }
+                    _ => continue,
+                };
+                let (last, desired) = match task.state {
+                    TState::Pending => (TaskStatus::Pending, TaskStatus::Running),
+                    TState::Running => (TaskStatus::Running, TaskStatus::Running),
+                    TState::Stopping => (TaskStatus::Running, TaskStatus::Stopped),
+                    TState::Stopped => continue,
+                };
+                tasks.push(Task {
+                    arn: task.arn.clone(),
+                    group,
+                    started_by: task.service.map(|_| format!("ecs-svc/{}", task.deployment)),
+                    service: svc,
+                    instance_arn: self.insts[n].arn.clone(),
+                    last_status: last,
+                    desired_status: desired,
+                    cpu,
+                    memory,
+                    host_ports: ports,
+                    healthy: task.state == TState::Running,
+                    protected: task.protected_until > self.now,
+                    utilization: util,
+                });
+            }
+        }
+        Snapshot { cluster: self.sc.cluster.clone(), taken_at: self.now, instances, services, tasks }
+    }
+
+    fn node_by_arn(&self, arn: &str) -> Option<usize> {
+        self.insts.iter().position(|i| i.arn == arn && matches!(i.state, InstState::Active | InstState::Draining))
+    }
+
+    fn service_by_name(&self, name: &str) -> Option<usize> {
+        self.svcs.iter().position(|s| s.name == name)
+    }
+
+    /// Applies a policy's action (after the call succeeded).
+    pub(crate) fn apply_action(&mut self, a: &Action) -> Result<(), BackendError> {
+        let op = a.operation().to_string();
+        let nf = |what: &str| BackendError::NotFound { operation: op.clone(), what: what.to_string() };
+        match a {
+            Action::SetInstanceState { instance_arns, status, .. } => {
+                let mut found = false;
+                for arn in instance_arns {
+                    if let Some(n) = self.node_by_arn(arn) {
+                        found = true;
+                        self.set_status(n, *status == InstanceStatus::Draining, true);
+                    }
+                }
+                if !found {
+                    return Err(nf("container instance"));
+                }
+            }
+            Action::PutAttribute { instance_arn, name, value } => {
+                let n = self.node_by_arn(instance_arn).ok_or_else(|| nf(instance_arn))?;
+                self.cs.nodes[n].attributes.insert(name.clone(), value.clone());
+            }
+            Action::DeleteAttribute { instance_arn, name } => {
+                let n = self.node_by_arn(instance_arn).ok_or_else(|| nf(instance_arn))?;
+                self.cs.nodes[n].attributes.remove(name);
+            }
+            Action::StopTask { task_arn, .. } => {
+                let t = self.tasks.iter().position(|t| &t.arn == task_arn).ok_or_else(|| nf(task_arn))?;
+                self.stop_task(t, crate::engine::Cause::Policy);
+            }
+            Action::SetServiceDesired { service, desired, .. } => {
+                let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
+                if self.svcs[s].daemon {
+                    return Err(BackendError::Invalid { operation: op, message: "a DAEMON service has no desired count".into() });
+                }
+                self.svcs[s].desired = *desired;
+                self.svcs[s].desired_by_policy = true;
+                self.dirty.insert(s);
+            }
+            Action::ForceNewDeployment { service, .. } => {
+                let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
+                self.svcs[s].deployment += 1;
+                self.svcs[s].deployment_by_policy = true;
+                if self.svcs[s].daemon {
+                    // A daemon's new deployment replaces its task on each instance in place.
+                    let live: Vec<usize> = self.svc_live[s].clone();
+                    for t in live {
+                        self.stop_task(t, crate::engine::Cause::Policy);
+                    }
+                }
+                self.dirty.insert(s);
+            }
+            Action::SetTaskProtection { task_arns, protected, expires_in_minutes } => {
+                let until = if *protected { self.now + Millis::mins(*expires_in_minutes as u64) } else { Millis(0) };
+                let wanted: BTreeSet<&String> = task_arns.iter().collect();
+                for t in self.tasks.iter_mut().filter(|t| wanted.contains(&t.arn)) {
+                    t.protected_until = until;
+                }
+            }
+            Action::TagService { service, key, value } => {
+                let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
+                self.svcs[s].tags.insert(key.clone(), value.clone());
+            }
+            Action::UntagService { service, key } => {
+                let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
+                self.svcs[s].tags.remove(key);
+            }
+        }
+        // The scheduler reacts at once (same instant), as ECS does within seconds.
+        self.reconcile();
+        Ok(())
+    }
+}
+
+impl Backend for SimBackend<'_> {
+    fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError> {
+        if cluster != self.sim.sc.cluster {
+            self.call("DescribeClusters")?;
+            return Err(BackendError::NotFound { operation: "DescribeClusters".into(), what: format!("cluster {cluster}") });
+        }
+        let snap = self.sim.snapshot();
+        let (ni, ns, nt) = (snap.instances.len(), snap.services.len(), snap.tasks.len());
+        // As the AWS adapter reads a cluster: lists paginated at 100, describes batched at
+        // 100 instances / 10 services / 100 tasks, each task definition described once.
+        for _ in 0..Self::pages(ni, 100) {
+            self.call("ListContainerInstances")?;
+        }
+        for _ in 0..ni.div_ceil(100) {
+            self.call("DescribeContainerInstances")?;
+        }
+        for _ in 0..Self::pages(ns, 100) {
+            self.call("ListServices")?;
+        }
+        for _ in 0..ns.div_ceil(10) {
+            self.call("DescribeServices")?;
+        }
+        for _ in 0..Self::pages(nt, 100) {
+            self.call("ListTasks")?;
+        }
+        for _ in 0..nt.div_ceil(100) {
+            self.call("DescribeTasks")?;
+        }
+        let defs: BTreeMap<String, ()> = snap.services.iter().map(|s| (s.task_definition.arn.clone(), ())).collect();
+        for d in defs.keys() {
+            if self.task_defs_seen.insert(d.clone()) {
+                self.call("DescribeTaskDefinition")?;
+            }
+        }
+        // The state may have moved on while the calls were retried.
+        Ok(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap })
+    }
+
+    fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError> {
+        if cluster != self.sim.sc.cluster {
+            return Err(BackendError::NotFound { operation: action.operation().into(), what: format!("cluster {cluster}") });
+        }
+        self.call(action.operation())?;
+        if self.sim.acct.min_moves.is_none() {
+            let snap = self.sim.snapshot();
+            self.sim.acct.min_moves = Some(ballast_core::planner::min_moves(&snap));
+        }
+        self.sim.apply_action(action)?;
+        self.sim.mutations += 1;
+        if self.crash_after == Some(self.sim.mutations) {
+            self.sim.acct.crashes += 1;
+            return Err(BackendError::Crashed);
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Millis {
+        self.sim.now
+    }
+
+    fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
+        let t = self.sim.now + d;
+        self.sim.advance_to(t);
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! Runs a scenario with a controller (the policy under test) and produces its report.
+
+use ballast_core::backend::{Backend, BackendError};
+use ballast_core::event::InstanceStateChange;
+
+use crate::backend::SimBackend;
+use crate::engine::{Sim, Trigger};
+use crate::report::{Report, Sample};
+use crate::scenario::Scenario;
+
+/// The policy under test, as the simulation drives it.
+pub trait Controller {
+    /// The scheduled run (EventBridge rate).
+    fn on_tick(&mut self, backend: &mut dyn Backend, cluster: &str) -> Result<(), BackendError>;
+    /// An "ECS Container Instance State Change" event.
+    fn on_instance_event(
+        &mut self,
+        backend: &mut dyn Backend,
+        cluster: &str,
+        event: &InstanceStateChange,
+    ) -> Result<(), BackendError>;
+}
+
+/// Options for one simulation.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Kill the controller right after this many mutating calls (crash matrix).
+    pub crash_after: Option<u64>,
+    /// Called with the fraction of simulated time done.
+    pub progress: Option<&'a dyn Fn(f64)>,
+}
+
+/// What one simulation produced.
+pub struct Outcome {
+    /// The report line.
+    pub report: Report,
+    /// The timeline (one sample a minute).
+    pub timeline: Vec<Sample>,
+    /// Mutating calls the policy made.
+    pub mutations: u64,
+    /// The final state.
+    pub sim: Sim,
+    /// Errors the controller returned (other than the crash).
+    pub errors: Vec<String>,
+}
+
+/// Simulates `sc` under `ctrl`.
+pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &RunOptions) -> Outcome {
+    let mut sim = Sim::new(sc);
+    let end = sc.duration;
+    let cluster = sc.cluster.clone();
+    let mut errors = Vec::new();
+    let mut last_progress = 0.0;
+    while let Some(trigger) = sim.run_until_trigger(end) {
+        if let Some(p) = opts.progress {
+            let f = sim.now.as_secs_f64() / end.as_secs_f64();
+            if f - last_progress >= 0.01 {
+                p(f);
+                last_progress = f;
+            }
+        }
+        sim.busy = true;
+        sim.acct.runs += 1;
+        let result = {
+            let mut be = SimBackend::new(&mut sim, opts.crash_after);
+            match &trigger {
+                Trigger::Tick => ctrl.on_tick(&mut be, &cluster),
+                Trigger::Instance(ev) => ctrl.on_instance_event(&mut be, &cluster, ev),
+            }
+        };
+        sim.busy = false;
+        match result {
+            Ok(()) | Err(BackendError::Crashed) => {}
+            Err(e) => errors.push(format!("{}: {e}", sim.now)),
+        }
+        if sim.now >= end {
+            break;
+        }
+    }
+    sim.advance_to(end);
+    let report = sim.report(policy);
+    Outcome { report, timeline: sim.acct.timeline.clone(), mutations: sim.mutations, sim, errors }
+}
+
+/// The do-nothing policy.
+pub struct Nothing;
+
+impl Controller for Nothing {
+    fn on_tick(&mut self, _: &mut dyn Backend, _: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
+        Ok(())
+    }
+}

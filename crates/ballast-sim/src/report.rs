@@ -1,0 +1,281 @@
+//! What the simulation report measures (SPEC.md, "The simulation report"), accumulated as
+//! the simulation runs.
+
+use std::collections::BTreeMap;
+
+use ballast_core::config::{EnvSettings, validate_cluster};
+use ballast_core::duration::Millis;
+use ballast_core::metrics::{CovTriple, Measure, spread};
+use serde::Serialize;
+
+use crate::engine::{InstState, Sim};
+use crate::scheduler::TState;
+
+/// One point of the timeline behind the HTML report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Seconds.
+    pub t: f64,
+    /// Live service tasks per ACTIVE instance (EC2 id, count).
+    pub per_instance: Vec<(String, u32)>,
+    /// Task-count COV, percent.
+    pub cov_count: f64,
+    /// Availability the policy left, percent (minimum over services at that moment).
+    pub availability: f64,
+    /// Instances registered (ACTIVE or DRAINING).
+    pub instances: u32,
+    /// Tasks wanted but not placeable.
+    pub unplaced: u32,
+}
+
+/// Running totals.
+#[derive(Debug, Clone)]
+pub struct Accounting {
+    /// Service tasks stopped because of the policy.
+    pub tasks_restarted: u64,
+    /// Tasks the policy killed other than by a budgeted stop.
+    pub tasks_lost: u64,
+    /// Scheduled runs skipped because a run was in progress.
+    pub skipped_runs: u64,
+    /// Controller invocations.
+    pub runs: u64,
+    /// Crash points hit.
+    pub crashes: u64,
+    /// API calls by operation.
+    pub api: BTreeMap<String, u64>,
+    /// Lower bound at the first state where the policy acted.
+    pub min_moves: Option<u32>,
+    /// Minimum availability, percent.
+    pub min_availability: f64,
+    /// Σ unplaced tasks × seconds.
+    pub unplaced_task_seconds: f64,
+    /// Σ instances × seconds.
+    pub instance_seconds: f64,
+    /// Σ price × hours.
+    pub cost: f64,
+    /// (time, COV of the configured measure).
+    pub cov_samples: Vec<(Millis, f64)>,
+    /// Timeline for charts.
+    pub timeline: Vec<Sample>,
+    measure: Measure,
+    /// The configured threshold.
+    pub threshold: f64,
+    last_sample: Option<Millis>,
+    last_timeline: Option<Millis>,
+}
+
+impl Default for Accounting {
+    fn default() -> Self {
+        Accounting {
+            tasks_restarted: 0,
+            tasks_lost: 0,
+            skipped_runs: 0,
+            runs: 0,
+            crashes: 0,
+            api: BTreeMap::new(),
+            min_moves: None,
+            min_availability: 100.0,
+            unplaced_task_seconds: 0.0,
+            instance_seconds: 0.0,
+            cost: 0.0,
+            cov_samples: vec![],
+            timeline: vec![],
+            measure: Measure::Count,
+            threshold: 25.0,
+            last_sample: None,
+            last_timeline: None,
+        }
+    }
+}
+
+/// The `api_calls` field.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiCalls {
+    /// All calls.
+    pub total: u64,
+    /// Per operation.
+    pub by_operation: BTreeMap<String, u64>,
+}
+
+/// One policy's line of the simulation report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy.
+    pub policy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Service tasks stopped because of the policy.
+    pub tasks_restarted: u64,
+    /// Lower bound on restarts from the states where the policy acted (0 if it never did).
+    pub min_moves: u32,
+    /// COV at the end over ACTIVE instances.
+    pub final_cov_percent: CovTriple,
+    /// Seconds from the last scenario event until balanced for good.
+    pub time_to_balanced_s: Option<f64>,
+    /// Availability the policy cost, percent.
+    pub min_availability_percent: f64,
+    /// Σ unplaced tasks × seconds.
+    pub unplaced_task_seconds: f64,
+    /// Instance hours.
+    pub instance_hours: f64,
+    /// $.
+    pub cost: f64,
+    /// API calls.
+    pub api_calls: ApiCalls,
+    /// Instances the policy left DRAINING.
+    pub left_draining: u64,
+    /// Tasks lost.
+    pub tasks_lost: u64,
+    /// Controller invocations.
+    pub runs: u64,
+    /// Scheduled runs skipped because one was in progress.
+    pub skipped_runs: u64,
+}
+
+impl Sim {
+    pub(crate) fn account_start(&mut self) {
+        let env = EnvSettings::default();
+        if let Ok(cfg) = validate_cluster(&self.sc.controller.config, &env) {
+            self.acct.measure = cfg.measure;
+            self.acct.threshold = cfg.cov_percent;
+        }
+        self.account_batch();
+    }
+
+    pub(crate) fn account_advance(&mut self, t: Millis) {
+        let dt = (t - self.now).as_secs_f64();
+        if dt <= 0.0 {
+            return;
+        }
+        let unplaced: u32 = self.svcs.iter().map(|s| s.unplaced).sum();
+        self.acct.unplaced_task_seconds += unplaced as f64 * dt;
+        for i in self.insts.iter().filter(|i| i.state != InstState::Gone) {
+            self.acct.instance_seconds += dt;
+            self.acct.cost += i.price * dt / 3600.0;
+        }
+    }
+
+    pub(crate) fn account_batch(&mut self) {
+        let mut worst: f64 = 100.0;
+        for s in 0..self.svcs.len() {
+            if self.svcs[s].daemon || self.svcs[s].policy_missing == 0 {
+                continue;
+            }
+            let healthy = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
+            let sd = self.svcs[s].scenario_desired;
+            if healthy >= sd {
+                self.svcs[s].policy_missing = 0;
+                continue;
+            }
+            if sd > 0 {
+                let a = 100.0 * (1.0 - self.svcs[s].policy_missing.min(sd) as f64 / sd as f64);
+                worst = worst.min(a);
+            }
+        }
+        self.acct.min_availability = self.acct.min_availability.min(worst);
+        if self.acct.last_sample.is_none_or(|l| self.now >= l + Millis::secs(10)) {
+            self.acct.last_sample = Some(self.now);
+            let c = self.cov_of(self.acct.measure);
+            self.acct.cov_samples.push((self.now, c));
+        }
+        if self.acct.last_timeline.is_none_or(|l| self.now >= l + Millis::secs(60)) {
+            self.acct.last_timeline = Some(self.now);
+            let per_instance: Vec<(String, u32)> = (0..self.insts.len())
+                .filter(|&n| self.insts[n].state == InstState::Active)
+                .map(|n| (self.insts[n].ec2_id.clone(), self.movable_count(n)))
+                .collect();
+            let sample = Sample {
+                t: self.now.as_secs_f64(),
+                per_instance,
+                cov_count: self.cov_of(Measure::Count),
+                availability: worst,
+                instances: self.insts.iter().filter(|i| matches!(i.state, InstState::Active | InstState::Draining)).count() as u32,
+                unplaced: self.svcs.iter().map(|s| s.unplaced).sum(),
+            };
+            self.acct.timeline.push(sample);
+        }
+    }
+
+    fn movable_count(&self, n: usize) -> u32 {
+        self.node_live[n]
+            .iter()
+            .filter(|&&t| {
+                let task = &self.tasks[t];
+                matches!(task.state, TState::Pending | TState::Running) && task.service.is_some_and(|s| !self.svcs[s].daemon)
+            })
+            .count() as u32
+    }
+
+    /// COV of a measure over ACTIVE instances, straight from the simulator's state (service
+    /// tasks only: daemon and standalone tasks are left out, as by default).
+    pub fn cov_of(&self, m: Measure) -> f64 {
+        let mut vals = Vec::new();
+        for n in 0..self.insts.len() {
+            if self.insts[n].state != InstState::Active {
+                continue;
+            }
+            let node = &self.cs.nodes[n];
+            let (rc, rm) = (node.registered.cpu.max(1) as f64, node.registered.memory.max(1) as f64);
+            let mut v = 0.0;
+            for &t in &self.node_live[n] {
+                let task = &self.tasks[t];
+                let Some(s) = task.service else { continue };
+                let svc = &self.svcs[s];
+                if svc.daemon || !matches!(task.state, TState::Pending | TState::Running) {
+                    continue;
+                }
+                let (c, mem) = (svc.spec.cpu as f64, svc.spec.memory as f64);
+                v += match m {
+                    Measure::Count => 1024.0 / rc,
+                    Measure::CpuReserved => c / rc,
+                    Measure::MemoryReserved => mem / rm,
+                    Measure::CpuUtilized => c * svc.utilization.0 / rc,
+                    Measure::MemoryUtilized => mem * svc.utilization.1 / rm,
+                };
+            }
+            vals.push(v);
+        }
+        spread(&vals).cov_percent
+    }
+
+    /// The report line for this run.
+    pub fn report(&self, policy: &str) -> Report {
+        let last_event = self.sc.last_event_at();
+        let samples = &self.acct.cov_samples;
+        let time_to_balanced_s = match samples.iter().rposition(|(_, c)| *c > self.acct.threshold + 1e-9) {
+            None => Some(0.0),
+            Some(i) if i + 1 == samples.len() => None,
+            Some(i) => Some((samples[i + 1].0 - last_event).as_secs_f64()),
+        };
+        let left_draining =
+            self.insts.iter().filter(|i| i.state == InstState::Draining && i.drained_by_policy).count() as u64;
+        Report {
+            scenario: self.sc.name.clone(),
+            policy: policy.to_string(),
+            seed: self.sc.seed,
+            tasks_restarted: self.acct.tasks_restarted,
+            min_moves: self.acct.min_moves.unwrap_or(0),
+            final_cov_percent: CovTriple {
+                count: round2(self.cov_of(Measure::Count)),
+                cpu: round2(self.cov_of(Measure::CpuReserved)),
+                memory: round2(self.cov_of(Measure::MemoryReserved)),
+            },
+            time_to_balanced_s,
+            min_availability_percent: round2(self.acct.min_availability),
+            unplaced_task_seconds: round2(self.acct.unplaced_task_seconds),
+            instance_hours: round2(self.acct.instance_seconds / 3600.0),
+            cost: (self.acct.cost * 10000.0).round() / 10000.0,
+            api_calls: ApiCalls { total: self.acct.api.values().sum(), by_operation: self.acct.api.clone() },
+            left_draining,
+            tasks_lost: self.acct.tasks_lost,
+            runs: self.acct.runs,
+            skipped_runs: self.acct.skipped_runs,
+        }
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}

@@ -1,0 +1,431 @@
+//! The simulated ECS service scheduler: replica services (start, replace, scale in, roll a
+//! deployment, replace tasks on DRAINING instances within the health budget), daemon
+//! services (one task per eligible ACTIVE instance, last to stop on a DRAINING one) and
+//! standalone tasks (placed once, never replaced). Choices: docs/simulator.md.
+
+use std::collections::BTreeMap;
+
+use ballast_core::duration::Millis;
+use ballast_core::model::{Constraint, Strategy};
+use ballast_core::placement::{TaskSpec, compile};
+
+use crate::engine::{Cause, Ev, InstState, Sim};
+
+/// Task lifecycle in the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TState {
+    /// Placed, starting (not yet healthy).
+    Pending,
+    /// Running and healthy.
+    Running,
+    /// Stop requested (resources already released, §9.9).
+    Stopping,
+    /// Gone.
+    Stopped,
+}
+
+/// A simulated task.
+#[derive(Debug, Clone)]
+pub struct SimTask {
+    /// Task ARN.
+    pub arn: String,
+    /// Owning service, if any.
+    pub service: Option<usize>,
+    /// Standalone spec index, if standalone.
+    pub standalone: Option<usize>,
+    /// Node index.
+    pub node: usize,
+    /// Lifecycle.
+    pub state: TState,
+    /// Deployment it belongs to.
+    pub deployment: u32,
+    /// Scale-in protection until.
+    pub protected_until: Millis,
+}
+
+/// A simulated service.
+#[derive(Debug, Clone)]
+pub struct Svc {
+    /// Name.
+    pub name: String,
+    /// Daemon.
+    pub daemon: bool,
+    /// Desired count now.
+    pub desired: u32,
+    /// Desired count the scenario gave (availability denominator).
+    pub scenario_desired: u32,
+    /// The last desired change came from the policy.
+    pub desired_by_policy: bool,
+    /// Configured strategy.
+    pub strategy: Vec<Strategy>,
+    /// Constraints.
+    pub constraints: Vec<Constraint>,
+    /// Placement spec.
+    pub spec: TaskSpec,
+    /// minimumHealthyPercent.
+    pub min_healthy: u32,
+    /// maximumPercent.
+    pub max_percent: u32,
+    /// Start duration.
+    pub start: Millis,
+    /// Stop duration.
+    pub stop: Millis,
+    /// Utilisation fractions.
+    pub utilization: (f64, f64),
+    /// Current deployment id.
+    pub deployment: u32,
+    /// The current deployment was forced by the policy.
+    pub deployment_by_policy: bool,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Tasks wanted but not placeable at the last pass.
+    pub unplaced: u32,
+    /// Healthy tasks missing because of the policy.
+    pub policy_missing: u32,
+}
+
+impl Sim {
+    pub(crate) fn init_services(&mut self) {
+        for s in &self.sc.services {
+            let spec = TaskSpec {
+                group: format!("service:{}", s.name),
+                cpu: s.cpu,
+                memory: s.memory,
+                host_ports: s.ports.clone(),
+                strategy: if s.daemon {
+                    vec![]
+                } else if s.strategy.is_empty() {
+                    Strategy::service_default()
+                } else {
+                    s.strategy.clone()
+                },
+                rules: compile(&s.constraints),
+            };
+            self.svcs.push(Svc {
+                name: s.name.clone(),
+                daemon: s.daemon,
+                desired: s.desired,
+                scenario_desired: s.desired,
+                desired_by_policy: false,
+                strategy: s.strategy.clone(),
+                constraints: s.constraints.clone(),
+                spec,
+                min_healthy: s.min_healthy_percent,
+                max_percent: s.max_percent,
+                start: s.start,
+                stop: s.stop,
+                utilization: s.utilization,
+                deployment: 1,
+                deployment_by_policy: false,
+                tags: BTreeMap::new(),
+                unplaced: 0,
+                policy_missing: 0,
+            });
+            self.svc_live.push(vec![]);
+        }
+        for s in &self.sc.standalone {
+            self.standalone_specs.push(TaskSpec {
+                group: format!("family:{}", s.name),
+                cpu: s.cpu,
+                memory: s.memory,
+                host_ports: vec![],
+                strategy: vec![],
+                rules: vec![],
+            });
+        }
+    }
+
+    /// The cluster as it runs when the scenario starts: daemons first, then each service's
+    /// tasks placed one by one by its own strategy, then standalone tasks (random placement).
+    pub(crate) fn initial_placement(&mut self) {
+        for s in 0..self.svcs.len() {
+            if self.svcs[s].daemon {
+                self.reconcile_daemon(s);
+            }
+        }
+        for s in 0..self.svcs.len() {
+            if !self.svcs[s].daemon {
+                for _ in 0..self.svcs[s].desired {
+                    let spec = self.svcs[s].spec.clone();
+                    match self.cs.choose(&spec, &mut self.rng) {
+                        Some(n) => {
+                            self.start_task(Some(s), None, n);
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        for k in 0..self.standalone_specs.len() {
+            for _ in 0..self.sc.standalone[k].count {
+                let spec = self.standalone_specs[k].clone();
+                if let Some(n) = self.cs.choose(&spec, &mut self.rng) {
+                    self.start_task(None, Some(k), n);
+                }
+            }
+        }
+        for t in &mut self.tasks {
+            if t.state == TState::Pending {
+                t.state = TState::Running;
+            }
+        }
+        // Initial tasks are already running when the scenario starts; their queued health
+        // events are harmless (task_healthy ignores running tasks).
+    }
+
+    fn spec_of(&self, t: usize) -> TaskSpec {
+        let task = &self.tasks[t];
+        match (task.service, task.standalone) {
+            (Some(s), _) => self.svcs[s].spec.clone(),
+            (None, Some(k)) => self.standalone_specs[k].clone(),
+            _ => unreachable!("a task is a service task or a standalone task"),
+        }
+    }
+
+    /// Places a new task on node `n` (PENDING; healthy after the service's start time).
+    pub(crate) fn start_task(&mut self, service: Option<usize>, standalone: Option<usize>, n: usize) -> usize {
+        let id = self.tasks.len();
+        let spec = match service {
+            Some(s) => self.svcs[s].spec.clone(),
+            None => self.standalone_specs[standalone.expect("standalone")].clone(),
+        };
+        self.cs.place(n, &spec);
+        self.tasks.push(SimTask {
+            arn: format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}", self.sc.cluster, (id as u128 + 1) * 0x5eed_0000_0001),
+            service,
+            standalone,
+            node: n,
+            state: TState::Pending,
+            deployment: service.map_or(0, |s| self.svcs[s].deployment),
+            protected_until: Millis(0),
+        });
+        self.node_live[n].push(id);
+        let start = match service {
+            Some(s) => {
+                self.svc_live[s].push(id);
+                self.svcs[s].start
+            }
+            None => Millis::secs(10),
+        };
+        self.push(self.now + start, Ev::TaskHealthy(id));
+        self.node_events.insert(n);
+        id
+    }
+
+    pub(crate) fn task_healthy(&mut self, t: usize) {
+        if self.tasks[t].state != TState::Pending {
+            return;
+        }
+        self.tasks[t].state = TState::Running;
+        if let Some(s) = self.tasks[t].service {
+            let svc = &mut self.svcs[s];
+            svc.policy_missing = svc.policy_missing.saturating_sub(1);
+            self.dirty.insert(s);
+        }
+        self.node_events.insert(self.tasks[t].node);
+    }
+
+    /// Requests a stop: resources are released now, the task is gone after `stop`.
+    pub(crate) fn stop_task(&mut self, t: usize, cause: Cause) {
+        let state = self.tasks[t].state;
+        if state != TState::Pending && state != TState::Running {
+            return;
+        }
+        let spec = self.spec_of(t);
+        let n = self.tasks[t].node;
+        self.cs.remove(n, &spec);
+        self.tasks[t].state = TState::Stopping;
+        self.account_stop(t, state, cause);
+        let stop = self.tasks[t].service.map_or(Millis::secs(30), |s| self.svcs[s].stop);
+        self.push(self.now + stop, Ev::TaskGone(t));
+        self.node_events.insert(n);
+    }
+
+    /// Kills a task at once (its instance died).
+    pub(crate) fn kill_task(&mut self, t: usize, cause: Cause) {
+        let state = self.tasks[t].state;
+        if state == TState::Stopped {
+            return;
+        }
+        if state != TState::Stopping {
+            let spec = self.spec_of(t);
+            self.cs.remove(self.tasks[t].node, &spec);
+            self.account_stop(t, state, cause);
+            if cause == Cause::Policy {
+                self.acct.tasks_lost += 1;
+            }
+        }
+        self.tasks[t].state = TState::Stopping;
+        self.task_gone(t);
+    }
+
+    fn account_stop(&mut self, t: usize, was: TState, cause: Cause) {
+        match self.tasks[t].service {
+            Some(s) => {
+                self.dirty.insert(s);
+                if cause == Cause::Policy {
+                    self.acct.tasks_restarted += 1;
+                    if was == TState::Running {
+                        self.svcs[s].policy_missing += 1;
+                    }
+                }
+            }
+            None => {
+                if cause == Cause::Policy {
+                    self.acct.tasks_lost += 1;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn task_gone(&mut self, t: usize) {
+        if self.tasks[t].state == TState::Stopped {
+            return;
+        }
+        self.tasks[t].state = TState::Stopped;
+        let n = self.tasks[t].node;
+        self.node_live[n].retain(|&x| x != t);
+        if let Some(s) = self.tasks[t].service {
+            self.svc_live[s].retain(|&x| x != t);
+            self.dirty.insert(s);
+        }
+        self.node_events.insert(n);
+        // A DRAINING instance's daemon tasks stop once its replica tasks are gone.
+        if self.insts[n].state == InstState::Draining {
+            self.dirty.extend((0..self.svcs.len()).filter(|&s| self.svcs[s].daemon));
+        }
+    }
+
+    /// One scheduler pass over the services touched since the last one.
+    pub(crate) fn reconcile(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &s in &dirty {
+            if !self.svcs[s].daemon {
+                self.reconcile_replica(s);
+            }
+        }
+        for &s in &dirty {
+            if self.svcs[s].daemon {
+                self.reconcile_daemon(s);
+            }
+        }
+    }
+
+    fn live(&self, s: usize, st: TState) -> Vec<usize> {
+        self.svc_live[s].iter().copied().filter(|&t| self.tasks[t].state == st).collect()
+    }
+
+    fn is_old(&self, s: usize, t: usize) -> bool {
+        self.tasks[t].deployment != self.svcs[s].deployment || self.insts[self.tasks[t].node].state != InstState::Active
+    }
+
+    fn old_cause(&self, s: usize, t: usize) -> Cause {
+        let inst = &self.insts[self.tasks[t].node];
+        let drained = inst.state == InstState::Draining && inst.drained_by_policy;
+        let redeployed = self.tasks[t].deployment != self.svcs[s].deployment && self.svcs[s].deployment_by_policy;
+        if drained || redeployed { Cause::Policy } else { Cause::Scenario }
+    }
+
+    fn reconcile_replica(&mut self, s: usize) {
+        let mut pending = self.live(s, TState::Pending);
+        let mut running = self.live(s, TState::Running);
+        let stopping = self.live(s, TState::Stopping).len();
+        let desired = self.svcs[s].desired as usize;
+        // 1. Scale in surplus tasks of the current deployment (pending ones first, then ECS's
+        //    scale-in choice among unprotected tasks).
+        let new_count = |sim: &Sim, p: &[usize], r: &[usize]| p.iter().chain(r).filter(|&&t| !sim.is_old(s, t)).count();
+        let cause = if self.svcs[s].desired_by_policy { Cause::Policy } else { Cause::Scenario };
+        while new_count(self, &pending, &running) > desired {
+            if let Some(pos) = pending.iter().position(|&t| !self.is_old(s, t)) {
+                let t = pending.remove(pos);
+                self.stop_task(t, cause);
+                continue;
+            }
+            let cands: Vec<usize> = running.iter().copied().filter(|&t| !self.is_old(s, t)).collect();
+            let view: Vec<(usize, bool)> =
+                cands.iter().map(|&t| (self.tasks[t].node, self.tasks[t].protected_until > self.now)).collect();
+            let ties = self.cs.scale_in_ties(&self.svcs[s].spec, &view);
+            if ties.is_empty() {
+                break; // every remaining task is protected
+            }
+            let t = cands[ties[self.rng.below(ties.len())]];
+            running.retain(|&x| x != t);
+            self.stop_task(t, cause);
+        }
+        // 2. Start what is missing, within maximumPercent (pending, running and stopping count).
+        let news = new_count(self, &pending, &running);
+        let cap = (desired as u64 * self.svcs[s].max_percent as u64 / 100) as usize;
+        let in_flight = pending.len() + running.len() + stopping;
+        let want = desired.saturating_sub(news);
+        let can = want.min(cap.saturating_sub(in_flight));
+        let mut placed = 0;
+        for _ in 0..can {
+            let spec = self.svcs[s].spec.clone();
+            match self.cs.choose(&spec, &mut self.rng) {
+                Some(n) => {
+                    let t = self.start_task(Some(s), None, n);
+                    pending.push(t);
+                    placed += 1;
+                }
+                None => break,
+            }
+        }
+        self.svcs[s].unplaced = (can - placed) as u32;
+        // 3. Stop old tasks (other deployment, or on a DRAINING instance) within
+        //    minimumHealthyPercent: pending ones at once, running ones while enough stay healthy.
+        let min_h = (desired as u64 * self.svcs[s].min_healthy as u64).div_ceil(100) as usize;
+        let mut healthy = running.len();
+        for t in pending.clone() {
+            if self.is_old(s, t) {
+                let c = self.old_cause(s, t);
+                self.stop_task(t, c);
+            }
+        }
+        let olds: Vec<usize> = running.iter().copied().filter(|&t| self.is_old(s, t)).collect();
+        for t in olds {
+            if healthy > min_h && healthy > 0 {
+                let c = self.old_cause(s, t);
+                self.stop_task(t, c);
+                healthy -= 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn reconcile_daemon(&mut self, s: usize) {
+        let spec = self.svcs[s].spec.clone();
+        for n in 0..self.insts.len() {
+            let has: Vec<usize> = self.node_live[n]
+                .iter()
+                .copied()
+                .filter(|&t| self.tasks[t].service == Some(s) && matches!(self.tasks[t].state, TState::Pending | TState::Running))
+                .collect();
+            match self.insts[n].state {
+                InstState::Active => {
+                    let fits_rules = self.cs.constraints_hold(n, &spec);
+                    if has.is_empty() && fits_rules && self.cs.fits(n, &spec) {
+                        self.start_task(Some(s), None, n);
+                    } else if !has.is_empty() && !self.cs.eligible(n, &spec) {
+                        for t in has {
+                            self.stop_task(t, Cause::Scenario);
+                        }
+                    }
+                }
+                InstState::Draining => {
+                    let replicas_left = self.node_live[n]
+                        .iter()
+                        .any(|&t| self.tasks[t].service.is_some_and(|x| !self.svcs[x].daemon));
+                    if !replicas_left {
+                        let cause = if self.insts[n].drained_by_policy { Cause::Policy } else { Cause::Scenario };
+                        for t in has {
+                            self.stop_task(t, cause);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.svcs[s].desired = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state != TState::Stopping).count() as u32;
+    }
+}
