@@ -33,6 +33,13 @@ impl std::ops::Add for Millis {
     }
 }
 
+impl std::ops::Mul<u64> for Millis {
+    type Output = Millis;
+    fn mul(self, k: u64) -> Millis {
+        Millis(self.0.saturating_mul(k))
+    }
+}
+
 impl std::ops::Sub for Millis {
     type Output = Millis;
     fn sub(self, o: Millis) -> Millis {

@@ -174,6 +174,7 @@ impl Sim {
         }
         sim.initial_placement();
         sim.node_events.clear();
+        sim.triggers.clear();
         for (i, e) in sc.events.iter().enumerate() {
             sim.push(e.at, Ev::Scenario(i));
         }
@@ -423,7 +424,13 @@ impl Sim {
         node.agent_connected = true;
         node.registered_at = self.now;
         self.dirty.extend(0..self.svcs.len());
-        self.node_events.insert(n);
+        // The registration event shows the instance as it joins: empty, before the
+        // scheduler places anything (daemon tasks included) on it.
+        self.insts[n].version += 1;
+        if self.sc.controller.on_instance_events {
+            let ev = self.instance_event(n);
+            self.triggers.push_back(Trigger::Instance(ev));
+        }
     }
 
     /// Terminates an instance: its tasks die with it and it deregisters.

@@ -553,3 +553,31 @@ pub fn plan_drain(
         });
     }
 }
+
+/// After a surge has placed `new_tasks`, the `k` tasks to let go: chosen on the actual state
+/// as the planner would (best spread first, then the busiest instance), never a new task and,
+/// where possible, not on an instance that just received one.
+pub fn surge_victims(snap: &Snapshot, service: &str, k: usize, new_tasks: &[String], cfg: &RebalanceConfig) -> Vec<String> {
+    let Some(svc) = snap.service(service) else { return vec![] };
+    let (mut st, idx) = ClusterState::from_snapshot(snap);
+    let mut loads = Loads::new(snap, &st, &idx, cfg);
+    let spec = TaskSpec::for_service(svc);
+    let levels = spread_levels(&svc.effective_strategy()).unwrap_or_else(|| vec!["instanceId".into()]);
+    let mut tasks = service_tasks(snap, svc, &idx);
+    let new_nodes: Vec<usize> = tasks.iter().filter(|t| new_tasks.contains(&t.arn)).map(|t| t.node).collect();
+    for t in tasks.iter_mut() {
+        if new_tasks.contains(&t.arn) {
+            t.movable = false;
+        }
+    }
+    let mut v = choose_victims(&mut st, &mut loads, &spec, &levels, &tasks, &new_nodes, k);
+    if v.len() < k {
+        let more = choose_victims(&mut st, &mut loads, &spec, &levels, &tasks, &[], k);
+        for m in more {
+            if v.len() < k && !v.contains(&m) {
+                v.push(m);
+            }
+        }
+    }
+    v.into_iter().map(|p| tasks[p].arn.clone()).collect()
+}

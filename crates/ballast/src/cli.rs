@@ -1,0 +1,138 @@
+//! Command-line arguments (SPEC.md, "Commands").
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Amazon ECS clusters (EC2 launch type) balanced, right-sized and afloat on Spot.
+#[derive(Debug, Parser)]
+#[command(name = "ballast", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// A ballast.yaml (default: ./ballast.yaml if present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// AWS Region (for the AWS backend).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Any AWS-compatible endpoint (for the AWS backend).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Where clusters live: `sim` (the built-in simulator, with --scenario).
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// The built-in ECS simulator (needs --scenario).
+    Sim,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// A short showcase on the simulator; no AWS needed.
+    Demo,
+    /// Simulate a scenario under one or more policies and compare them.
+    Simulate(SimulateArgs),
+    /// Tasks per instance and the COV per measure.
+    Status(ClusterArgs),
+    /// What a run would do now; changes nothing.
+    Plan(ClusterArgs),
+    /// Run the jobs once.
+    Run(RunArgs),
+    /// Check a configuration (and a scenario); exit 2 with file:line:col on error.
+    Validate(ValidateArgs),
+}
+
+/// `simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario file (SPEC.md, Scenario format v1).
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// Comma-separated policies: ballast, none, drain-cov, redeploy-on-join.
+    #[arg(long, default_value = "ballast")]
+    pub policy: String,
+    /// Print the report as one JSON array.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a self-contained HTML page (or .svg) with charts over time.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Kill ballast after each mutating call in turn and check the next run recovers.
+    #[arg(long)]
+    pub crash_matrix: bool,
+}
+
+/// `status` and `plan`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Cluster name (default: every configured cluster, or the scenario's).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// The simulated cluster (with --backend sim).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Simulated time at which to look (default: 5 minutes after the scenario's last event).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Job {
+    /// Rebalance tasks across instances.
+    Rebalance,
+    /// Every configured job.
+    All,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Which cluster and when.
+    #[command(flatten)]
+    pub target: ClusterArgs,
+    /// Which job.
+    #[arg(long, value_enum, default_value = "all")]
+    pub job: Job,
+    /// Plan and print the actions without sending them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Also validate this scenario.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+}

@@ -1,0 +1,61 @@
+//! One function per command; [`dispatch`] picks it.
+
+pub mod cluster;
+pub mod demo;
+pub mod simulate;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use ballast_core::config::RebalanceConfig;
+use ballast_sim::Scenario;
+
+use crate::cli::{Cli, Command};
+use crate::config_file::{self, Config};
+use crate::error::{AppError, Result};
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    match cli.command {
+        Command::Demo => demo::run(),
+        Command::Simulate(a) => simulate::run(&a, g.config.as_deref()),
+        Command::Status(a) => cluster::status(&a, &g),
+        Command::Plan(a) => cluster::plan(&a, &g),
+        Command::Run(a) => cluster::run(&a, &g),
+        Command::Validate(a) => validate::run(&a, g.config.as_deref()),
+    }
+}
+
+/// Loads a scenario, mapping errors to exit 2.
+pub fn load_scenario(path: &Path) -> Result<Scenario> {
+    Scenario::load(path).map_err(|e| AppError::Input(e.to_string()))
+}
+
+/// The configuration file to use: `--config`, else `./ballast.yaml` if present.
+pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(|| {
+        let p = PathBuf::from("ballast.yaml");
+        p.exists().then_some(p)
+    })
+}
+
+/// The loaded configuration, if any.
+pub fn load_config(given: Option<&Path>) -> Result<Option<Config>> {
+    let env = config_file::env_settings()?;
+    config_path(given).map(|p| config_file::load(&p, &env)).transpose()
+}
+
+/// The rebalance configuration for a simulated cluster: the config file's entry for the
+/// scenario's cluster if there is one, else the scenario's `controller.config`; seed 000's
+/// environment variables apply under both.
+pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<RebalanceConfig> {
+    if let Some(cfg) = load_config(given)?
+        && let Some(c) = cfg.clusters.get(&sc.cluster)
+    {
+        return Ok(c.clone());
+    }
+    let env = config_file::env_settings()?;
+    ballast_core::config::validate_cluster(&sc.controller.config, &env)
+        .map_err(|m| AppError::Input(format!("scenario {}: controller.config.{m}", sc.name)))
+}

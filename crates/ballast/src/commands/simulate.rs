@@ -1,0 +1,138 @@
+//! `ballast simulate`: the scenario under each policy, side by side; `--crash-matrix`.
+
+use std::io::{IsTerminal, Write};
+
+use ballast_core::config::RebalanceConfig;
+use ballast_sim::{Outcome, RunOptions, Scenario, simulate};
+
+use crate::cli::SimulateArgs;
+use crate::error::{AppError, Result};
+use crate::{html, policies, render};
+
+/// Parses `--policy`.
+pub fn policy_list(text: &str) -> Result<Vec<String>> {
+    let list: Vec<String> = text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if list.is_empty() {
+        return Err(AppError::Input("--policy: give at least one policy".into()));
+    }
+    for p in &list {
+        if !policies::NAMES.contains(&p.as_str()) {
+            return Err(AppError::Input(format!("--policy: unknown policy `{p}`; known: {}", policies::NAMES.join(", "))));
+        }
+    }
+    Ok(list)
+}
+
+/// Runs one policy over the scenario (progress on a terminal only).
+pub fn run_policy(sc: &Scenario, name: &str, cfg: &RebalanceConfig, crash_after: Option<u64>, quiet: bool) -> Outcome {
+    let mut ctrl = policies::make(name, cfg).expect("checked name");
+    let show = !quiet && std::io::stderr().is_terminal();
+    let progress = |f: f64| {
+        eprint!("\r{name}: {:>3.0}% of {} simulated", f * 100.0, sc.duration);
+        let _ = std::io::stderr().flush();
+    };
+    let opts = RunOptions { crash_after, progress: if show { Some(&progress) } else { None } };
+    let out = simulate(sc, name, ctrl.as_mut(), &opts);
+    if show {
+        eprint!("\r{:60}\r", "");
+    }
+    out
+}
+
+/// The command.
+pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
+    let sc = super::load_scenario(&a.scenario)?;
+    let cfg = super::sim_config(&sc, config)?;
+    let names = policy_list(&a.policy)?;
+    if a.crash_matrix {
+        return crash_matrix(&sc, &cfg, a.json);
+    }
+    let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
+    let reports: Vec<_> = runs.iter().map(|o| o.report.clone()).collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
+    } else {
+        println!("scenario {} (seed {}, {} simulated)", sc.name, sc.seed, sc.duration);
+        print!("{}", render::report_table(&reports));
+    }
+    if let Some(path) = &a.report {
+        let pairs: Vec<_> = runs.iter().map(|o| (o.report.clone(), o.timeline.clone())).collect();
+        let text = if path.extension().is_some_and(|e| e == "svg") {
+            let tl = &runs[0].timeline;
+            html::chart(&format!("{}: task-count COV % ({})", sc.name, runs[0].report.policy), &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())], None)
+        } else {
+            html::page(&sc.name, &pairs)
+        };
+        std::fs::write(path, text).map_err(|e| AppError::Runtime(format!("{}: cannot write the report: {e}", path.display())))?;
+        if !a.json {
+            println!("report written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// One crash point's verdict.
+#[derive(Debug, serde::Serialize)]
+pub struct CrashPoint {
+    /// Killed right after this mutating call.
+    pub after_call: u64,
+    /// Every invariant held at the end.
+    pub recovered: bool,
+    /// What failed, if anything.
+    pub problems: Vec<String>,
+}
+
+/// Kills ballast after each of its mutating calls in turn; the next scheduled run must
+/// leave nothing DRAINING, nothing surged, no task lost, no service below its budget.
+pub fn crash_matrix(sc: &Scenario, cfg: &RebalanceConfig, json: bool) -> Result<()> {
+    let base = run_policy(sc, "ballast", cfg, None, true);
+    let n = base.mutations;
+    let min_budget = sc.services.iter().filter(|s| !s.daemon).map(|s| s.min_healthy_percent as f64).fold(100.0, f64::min);
+    let show = !json && std::io::stderr().is_terminal();
+    let mut points = Vec::new();
+    for k in 1..=n {
+        if show {
+            eprint!("\rcrash point {k}/{n}");
+        }
+        let out = run_policy(sc, "ballast", cfg, Some(k), true);
+        let r = &out.report;
+        let mut problems = Vec::new();
+        if r.left_draining > 0 {
+            problems.push(format!("{} instance(s) left DRAINING", r.left_draining));
+        }
+        if r.tasks_lost > 0 {
+            problems.push(format!("{} task(s) lost", r.tasks_lost));
+        }
+        if r.min_availability_percent + 1e-9 < min_budget {
+            problems.push(format!("availability fell to {:.1}% (budget {min_budget}%)", r.min_availability_percent));
+        }
+        let snap = out.sim.snapshot();
+        for s in &snap.services {
+            if s.tags.contains_key(crate::jobs::rebalance::SURGE_TAG) {
+                problems.push(format!("{} still carries the surge tag", s.name));
+            }
+        }
+        for (svc, spec) in out.sim.svcs.iter().zip(&sc.services) {
+            if !spec.daemon && svc.desired != svc.scenario_desired {
+                problems.push(format!("{} left at desired {} (scenario: {})", svc.name, svc.desired, svc.scenario_desired));
+            }
+        }
+        points.push(CrashPoint { after_call: k, recovered: problems.is_empty(), problems });
+    }
+    if show {
+        eprint!("\r{:40}\r", "");
+    }
+    let recovered = points.iter().filter(|p| p.recovered).count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&points).expect("serialisable"));
+    } else {
+        for p in points.iter().filter(|p| !p.recovered) {
+            println!("crash after call {}: {}", p.after_call, p.problems.join("; "));
+        }
+    }
+    println!("crash points: {n}, recovered: {recovered}");
+    if recovered as u64 != n {
+        return Err(AppError::Runtime(format!("{} crash point(s) did not recover", n - recovered as u64)));
+    }
+    Ok(())
+}

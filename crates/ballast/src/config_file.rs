@@ -1,0 +1,93 @@
+//! `ballast.yaml`: `clusters: {<name>: {rebalance: …, autoscale: …, spot_fallback: …}}`,
+//! parsed strictly (unknown keys are errors with file:line:col) and validated per cluster.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ballast_core::config::{EnvSettings, RawClusterConfig, RebalanceConfig, validate_cluster};
+use serde::Deserialize;
+
+use crate::error::{AppError, Result};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    clusters: BTreeMap<String, RawClusterConfig>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Per cluster, in name order.
+    pub clusters: BTreeMap<String, RebalanceConfig>,
+}
+
+/// Seed 000's environment variables from the process environment.
+pub fn env_settings() -> Result<EnvSettings> {
+    EnvSettings::from_lookup(&|k: &str| std::env::var(k).ok()).map_err(AppError::Input)
+}
+
+fn position(text: &str, err: &serde_saphyr::Error) -> (u64, u64, String) {
+    let loc = err.location();
+    let msg = err.without_snippet().to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let (mut line, mut col) = (loc.map_or(0, |l| l.line()), loc.map_or(0, |l| l.column()));
+    if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next())
+        && let Some((l, c)) = ballast_sim::scenario::locate_key(text, field, line)
+    {
+        (line, col) = (l, c);
+    }
+    (line, col, msg)
+}
+
+/// Parses and validates configuration text; `file` names it in errors.
+pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        let (l, c, m) = position(text, &e);
+        AppError::Input(format!("{file}:{l}:{c}: {m} (see docs/configuration.md)"))
+    })?;
+    let mut clusters = BTreeMap::new();
+    for (name, entry) in raw.clusters {
+        let cfg = validate_cluster(&entry, env).map_err(|m| {
+            let key = m.split(':').next().unwrap_or("").split('.').next_back().unwrap_or("").to_string();
+            let (l, c) = ballast_sim::scenario::locate_key(text, &name, 1)
+                .and_then(|(l0, _)| ballast_sim::scenario::locate_key(text, &key, l0).or(Some((l0, 1))))
+                .unwrap_or((0, 0));
+            AppError::Input(format!("{file}:{l}:{c}: clusters.{name}.{m}"))
+        })?;
+        clusters.insert(name, cfg);
+    }
+    Ok(Config { clusters })
+}
+
+/// Loads `path`: a `ballast.yaml` file (a directory of seed 003 definitions is the autoscale
+/// job's format, which this version does not run).
+pub fn load(path: &Path, env: &EnvSettings) -> Result<Config> {
+    if path.is_dir() {
+        return Err(AppError::Input(format!(
+            "{}: a directory of seed 003 <cluster>.yml definitions configures the autoscale job, which this version does not run; give a ballast.yaml file",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Input(format!("{}: cannot read the configuration: {e}", path.display())))?;
+    parse(&text, &path.display().to_string(), env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_locates_errors() {
+        let env = EnvSettings::default();
+        let c = parse("clusters:\n  shop:\n    rebalance: {cov_percent: 10, method: drain}\n", "b.yaml", &env).unwrap();
+        assert_eq!(c.clusters["shop"].cov_percent, 10.0);
+        let e = parse("clusters:\n  shop:\n    rebalance:\n      covpercent: 10\n", "b.yaml", &env).unwrap_err();
+        assert!(e.to_string().starts_with("b.yaml:4:7:"), "{e}");
+        let e = parse("clusters:\n  shop:\n    rebalance:\n      method: shuffle\n", "b.yaml", &env).unwrap_err();
+        assert!(e.to_string().starts_with("b.yaml:4:") && e.to_string().contains("rebalance.method"), "{e}");
+        let e = parse("clusters:\n  shop:\n    autoscale: {}\n", "b.yaml", &env).unwrap_err();
+        assert!(e.to_string().contains("autoscale"), "{e}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The executor: every call ballast makes to a cluster goes through here. Bounded retries of
+//! retryable faults (on top of the SDK's own), the run's deadline, dry run, and a log of
+//! what was done. Safety rules that need state across calls (make-before-break, ownership
+//! marks, recovery) are in the jobs, each step re-checked against a fresh snapshot.
+
+use ballast_core::action::Action;
+use ballast_core::backend::{Backend, BackendError};
+use ballast_core::duration::Millis;
+use ballast_core::model::Snapshot;
+use serde::Serialize;
+
+/// Extra attempts the executor makes after the backend's own retries failed.
+pub const EXTRA_ATTEMPTS: u32 = 2;
+
+/// One action as carried out (or only planned, in a dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct Done {
+    /// Backend time, seconds.
+    pub at_s: f64,
+    /// The action.
+    pub action: Action,
+    /// One line.
+    pub text: String,
+    /// Dry run: not sent.
+    pub dry_run: bool,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    /// The backend failed after all retries.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The run's deadline would be passed by the next step.
+    #[error("deadline: {0}")]
+    Deadline(String),
+}
+
+impl ExecError {
+    /// The process was killed (crash matrix): no clean-up may run.
+    pub fn is_crash(&self) -> bool {
+        matches!(self, ExecError::Backend(BackendError::Crashed))
+    }
+}
+
+/// Runs actions against one cluster of a backend.
+pub struct Exec<'a> {
+    backend: &'a mut dyn Backend,
+    /// Cluster name.
+    pub cluster: String,
+    /// Plan only.
+    pub dry_run: bool,
+    deadline: Millis,
+    /// What was done.
+    pub done: Vec<Done>,
+}
+
+impl<'a> Exec<'a> {
+    /// An executor whose run must end within `budget` from now.
+    pub fn new(backend: &'a mut dyn Backend, cluster: &str, dry_run: bool, budget: Millis) -> Self {
+        let deadline = backend.now() + budget;
+        Exec { backend, cluster: cluster.to_string(), dry_run, deadline, done: vec![] }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Millis {
+        self.deadline - self.backend.now()
+    }
+
+    /// Fails unless `need` fits before the deadline (checked before each disruptive step).
+    pub fn require(&self, need: Millis, what: &str) -> Result<(), ExecError> {
+        if self.remaining() < need {
+            return Err(ExecError::Deadline(format!(
+                "{what} needs up to {need} but only {} is left; left for the next run",
+                self.remaining()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The backend clock.
+    pub fn now(&self) -> Millis {
+        self.backend.now()
+    }
+
+    fn retry<T>(&mut self, mut f: impl FnMut(&mut dyn Backend) -> Result<T, BackendError>) -> Result<T, ExecError> {
+        let mut attempt = 0;
+        loop {
+            match f(self.backend) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retryable() && attempt < EXTRA_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "retrying after a retryable fault");
+                    self.backend.sleep(Millis::secs(2u64 << attempt))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A fresh snapshot of the cluster.
+    pub fn snapshot(&mut self) -> Result<Snapshot, ExecError> {
+        let cluster = self.cluster.clone();
+        self.retry(|b| b.snapshot(&cluster))
+    }
+
+    /// Applies (or, in a dry run, records) one action.
+    pub fn apply(&mut self, action: Action) -> Result<(), ExecError> {
+        let text = action.to_string();
+        let at_s = self.backend.now().as_secs_f64();
+        if self.dry_run {
+            tracing::info!(cluster = %self.cluster, "dry run: {text}");
+            self.done.push(Done { at_s, action, text, dry_run: true });
+            return Ok(());
+        }
+        tracing::info!(cluster = %self.cluster, "{text}");
+        let cluster = self.cluster.clone();
+        let result = self.retry(|b| b.apply(&cluster, &action));
+        match result {
+            Ok(()) => {
+                self.done.push(Done { at_s, action, text, dry_run: false });
+                Ok(())
+            }
+            Err(ExecError::Backend(BackendError::Crashed)) => {
+                self.done.push(Done { at_s, action, text, dry_run: false });
+                Err(ExecError::Backend(BackendError::Crashed))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lets time pass (simulated or real), bounded by the deadline.
+    pub fn sleep(&mut self, d: Millis) -> Result<(), ExecError> {
+        let d = d.min(self.remaining());
+        self.backend.sleep(d)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,21 @@
+//! ballast: keeps Amazon ECS clusters (EC2 launch type) balanced, right-sized and afloat on
+//! Spot capacity.
+//!
+//! # Layout
+//! - [`cli`], [`commands`]: the command line (thin; all decisions are in `ballast-core`).
+//! - [`exec`]: the executor (retries, deadline, dry run) every action goes through.
+//! - [`jobs`]: the jobs (rebalance), written once against the `Backend` seam.
+//! - [`policies`]: ballast and the prior art's algorithms as simulator controllers.
+//! - [`config_file`]: `ballast.yaml`.
+//! - [`render`], [`html`]: tables, bars and the HTML report.
+
+pub mod cli;
+pub mod commands;
+pub mod config_file;
+pub mod error;
+pub mod exec;
+pub mod html;
+pub mod jobs;
+pub mod logging;
+pub mod policies;
+pub mod render;

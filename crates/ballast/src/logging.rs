@@ -1,0 +1,16 @@
+//! Logs go to stderr through `tracing`: text or JSON (`--log-format`), level from
+//! `BALLAST_LOG` (default `warn`). Nothing secret is ever put in a log field.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Installs the subscriber once.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BALLAST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
+}

@@ -1,0 +1,133 @@
+//! Text and JSON renderings: per-instance bars, COV per measure, plans, report tables.
+
+use ballast_core::metrics::{self, Counting, Measure};
+use ballast_core::model::Snapshot;
+use ballast_core::planner::{Mechanism, Plan};
+use ballast_sim::report::Report;
+use serde_json::{Value, json};
+
+fn live_service_tasks(snap: &Snapshot, arn: &str) -> usize {
+    snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == arn && t.service.is_some() && !snap.is_daemon_task(t)).count()
+}
+
+/// Per-instance bars of service tasks (daemon and standalone tasks shown apart).
+pub fn status_text(snap: &Snapshot) -> String {
+    let mut out = format!("cluster {}\n", snap.cluster);
+    let max = snap.instances.iter().map(|i| live_service_tasks(snap, &i.arn)).max().unwrap_or(0).max(1);
+    for i in &snap.instances {
+        let n = live_service_tasks(snap, &i.arn);
+        let other = snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == i.arn).count() - n;
+        let cpu = 100.0 * (i.registered.cpu - i.remaining.cpu) as f64 / i.registered.cpu.max(1) as f64;
+        let mem = 100.0 * (i.registered.memory - i.remaining.memory) as f64 / i.registered.memory.max(1) as f64;
+        let width = (n * 30).div_ceil(max);
+        out.push_str(&format!(
+            "  {:<20} {:<11} {:<11} {:<8} {:>3} tasks (+{other} daemon/standalone) cpu {:>3.0}% mem {:>3.0}% {}\n",
+            i.ec2_instance_id,
+            i.az(),
+            i.instance_type(),
+            i.status.as_str(),
+            n,
+            cpu,
+            mem,
+            "█".repeat(width)
+        ));
+    }
+    let c = Counting::default();
+    out.push_str("  COV:");
+    for m in Measure::ALL {
+        out.push_str(&format!(" {} {:.1}%", m.name(), metrics::cov(snap, m, c)));
+    }
+    out.push('\n');
+    out
+}
+
+/// `status --json` for one cluster (SPEC.md).
+pub fn status_json(snap: &Snapshot) -> Value {
+    let c = Counting::default();
+    let instances: Vec<Value> = snap
+        .instances
+        .iter()
+        .map(|i| {
+            json!({
+                "container_instance_arn": i.arn,
+                "ec2_instance_id": i.ec2_instance_id,
+                "status": i.status.as_str(),
+                "az": i.az(),
+                "instance_type": i.instance_type(),
+                "running_tasks": i.running_tasks,
+                "service_tasks": live_service_tasks(snap, &i.arn),
+                "cpu_reserved_percent": round1(100.0 * (i.registered.cpu - i.remaining.cpu) as f64 / i.registered.cpu.max(1) as f64),
+                "memory_reserved_percent": round1(100.0 * (i.registered.memory - i.remaining.memory) as f64 / i.registered.memory.max(1) as f64),
+                "drained_by_ballast": i.drained_by_ballast(),
+            })
+        })
+        .collect();
+    let mut cov = serde_json::Map::new();
+    for m in Measure::ALL {
+        cov.insert(m.name().to_string(), json!(round1(metrics::cov(snap, m, c))));
+    }
+    json!({"cluster": snap.cluster, "instances": instances, "cov_percent": cov})
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// A plan for humans: the verdict, then per step what moves and why.
+pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
+    let ec2 = |arn: &str| snap.instance(arn).map(|i| i.ec2_instance_id.clone()).unwrap_or_else(|| short(arn).to_string());
+    let mut out = format!("cluster {}: {}\n", p.cluster, p.summary);
+    for (n, s) in p.services.iter().enumerate() {
+        let how = match &s.mechanism {
+            Mechanism::Surge { from, to } => format!("surge {from}→{to}→{from}"),
+            Mechanism::Stop => "stop".to_string(),
+            Mechanism::Drain { instance } => format!("drain {}", ec2(instance)),
+            Mechanism::Redeploy => "redeploy".to_string(),
+        };
+        let who = if s.service.is_empty() { String::new() } else { format!("{} ", s.service) };
+        out.push_str(&format!("  {}. {who}{how}: {}\n", n + 1, s.reason));
+        for m in &s.moves {
+            out.push_str(&format!(
+                "       task {} {} → {}{}\n",
+                short(&m.task_arn),
+                ec2(&m.from),
+                ec2(&m.to),
+                if m.tied { " (or an equally good instance)" } else { "" }
+            ));
+        }
+    }
+    for s in &p.skipped {
+        out.push_str(&format!("  skipped {}: {}\n", s.service, s.reason));
+    }
+    out
+}
+
+/// The side-by-side comparison table.
+pub fn report_table(rs: &[Report]) -> String {
+    let mut out = format!(
+        "{:<18} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5}\n",
+        "policy", "restarts", "min_moves", "count COV", "balanced", "avail %", "unplaced s", "cost $", "API", "draining", "lost"
+    );
+    for r in rs {
+        let bal = r.time_to_balanced_s.map_or("never".to_string(), |s| format!("{s:.0}s"));
+        out.push_str(&format!(
+            "{:<18} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5}\n",
+            r.policy,
+            r.tasks_restarted,
+            r.min_moves,
+            r.final_cov_percent.count,
+            bal,
+            r.min_availability_percent,
+            r.unplaced_task_seconds,
+            r.cost,
+            r.api_calls.total,
+            r.left_draining,
+            r.tasks_lost
+        ));
+    }
+    out
+}
