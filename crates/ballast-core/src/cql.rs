@@ -232,10 +232,9 @@ impl Parser {
             },
         };
         let pattern = match op {
-            Op::Matches | Op::NotMatches => Some(
-                Regex::new(&format!("^(?:{})$", args[0]))
-                    .map_err(|e| format!("bad pattern `{}`: {e}", args[0]))?,
-            ),
+            Op::Matches | Op::NotMatches => {
+                Some(Regex::new(&format!("^(?:{})$", args[0])).map_err(|e| format!("bad pattern `{}`: {e}", args[0]))?)
+            }
             _ => None,
         };
         Ok(Expr::Term { subject, op, args, pattern })
@@ -334,10 +333,7 @@ mod tests {
     struct Inst(BTreeMap<&'static str, Vec<&'static str>>);
     impl Subject for Inst {
         fn values(&self, subject: &str) -> Vec<String> {
-            self.0
-                .get(subject)
-                .map(|v| v.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default()
+            self.0.get(subject).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default()
         }
     }
 
@@ -384,7 +380,16 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        for bad in ["", "attribute:x", "attribute:x ==", "foo == 1", "attribute:x in a", "(attribute:x exists", "attribute:x =~ ([", "attribute:x == 'a"] {
+        for bad in [
+            "",
+            "attribute:x",
+            "attribute:x ==",
+            "foo == 1",
+            "attribute:x in a",
+            "(attribute:x exists",
+            "attribute:x =~ ([",
+            "attribute:x == 'a",
+        ] {
             assert!(Expr::parse(bad).is_err(), "{bad} should fail");
         }
     }

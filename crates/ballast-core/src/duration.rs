@@ -86,9 +86,7 @@ pub fn parse_duration(text: &str) -> Result<Millis, String> {
         if start == i {
             return Err(format!("`{t}` is not a duration; write e.g. 30s, 5m or 2h"));
         }
-        let n: u64 = t[start..i]
-            .parse()
-            .map_err(|_| format!("`{t}`: number too large"))?;
+        let n: u64 = t[start..i].parse().map_err(|_| format!("`{t}`: number too large"))?;
         let ustart = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;

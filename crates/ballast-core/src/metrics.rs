@@ -25,13 +25,8 @@ pub enum Measure {
 
 impl Measure {
     /// All five, in report order.
-    pub const ALL: [Measure; 5] = [
-        Measure::Count,
-        Measure::CpuReserved,
-        Measure::MemoryReserved,
-        Measure::CpuUtilized,
-        Measure::MemoryUtilized,
-    ];
+    pub const ALL: [Measure; 5] =
+        [Measure::Count, Measure::CpuReserved, Measure::MemoryReserved, Measure::CpuUtilized, Measure::MemoryUtilized];
 
     /// The canonical name.
     pub fn name(self) -> &'static str {

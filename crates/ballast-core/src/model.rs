@@ -138,12 +138,9 @@ impl Strategy {
         if t == "random" || t == "random()" {
             return Ok(Strategy::Random);
         }
-        let (kind, field) = t
-            .strip_suffix(')')
-            .and_then(|s| s.split_once('('))
-            .ok_or_else(|| {
-                format!("`{t}` is not a placement strategy; write spread(FIELD), binpack(cpu|memory) or random")
-            })?;
+        let (kind, field) = t.strip_suffix(')').and_then(|s| s.split_once('(')).ok_or_else(|| {
+            format!("`{t}` is not a placement strategy; write spread(FIELD), binpack(cpu|memory) or random")
+        })?;
         let field = field.trim();
         match kind.trim() {
             "spread" if field.is_empty() => Err("spread() needs a field, e.g. spread(instanceId)".into()),
@@ -151,9 +148,7 @@ impl Strategy {
                 if field == "instanceId" || field == "host" || field.starts_with("attribute:") {
                     Ok(Strategy::Spread(field.to_string()))
                 } else {
-                    Err(format!(
-                        "spread({field}): the field must be instanceId, host or attribute:<name>"
-                    ))
+                    Err(format!("spread({field}): the field must be instanceId, host or attribute:<name>"))
                 }
             }
             "binpack" => match field {
@@ -161,18 +156,13 @@ impl Strategy {
                 "memory" => Ok(Strategy::Binpack(BinpackField::Memory)),
                 _ => Err(format!("binpack({field}): the field must be cpu or memory")),
             },
-            other => Err(format!(
-                "`{other}` is not a strategy type; use spread, binpack or random"
-            )),
+            other => Err(format!("`{other}` is not a strategy type; use spread, binpack or random")),
         }
     }
 
     /// The ECS default for a service with no strategy: spread over AZs, then instances.
     pub fn service_default() -> Vec<Strategy> {
-        vec![
-            Strategy::Spread(format!("attribute:{}", attr::AZ)),
-            Strategy::Spread("instanceId".into()),
-        ]
+        vec![Strategy::Spread(format!("attribute:{}", attr::AZ)), Strategy::Spread("instanceId".into())]
     }
 }
 
@@ -207,9 +197,7 @@ impl Constraint {
             crate::cql::Expr::parse(expr).map_err(|e| format!("memberOf: {e}"))?;
             return Ok(Constraint::MemberOf(expr.trim().to_string()));
         }
-        Err(format!(
-            "`{t}` is not a placement constraint; write distinctInstance or memberOf(EXPRESSION)"
-        ))
+        Err(format!("`{t}` is not a placement constraint; write distinctInstance or memberOf(EXPRESSION)"))
     }
 }
 
@@ -288,11 +276,7 @@ impl Service {
     }
     /// The strategy in effect (the configured one, or ECS's default for services).
     pub fn effective_strategy(&self) -> Vec<Strategy> {
-        if self.strategy.is_empty() {
-            Strategy::service_default()
-        } else {
-            self.strategy.clone()
-        }
+        if self.strategy.is_empty() { Strategy::service_default() } else { self.strategy.clone() }
     }
     /// Tasks that minimumHealthyPercent requires to stay running (rounded up).
     pub fn min_healthy_tasks(&self) -> u32 {
@@ -382,16 +366,11 @@ impl Snapshot {
     }
     /// Live tasks of a service.
     pub fn service_tasks<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Task> + 'a {
-        self.tasks
-            .iter()
-            .filter(move |t| t.is_live() && t.service.as_deref() == Some(name))
+        self.tasks.iter().filter(move |t| t.is_live() && t.service.as_deref() == Some(name))
     }
     /// Whether a task belongs to a daemon service.
     pub fn is_daemon_task(&self, t: &Task) -> bool {
-        t.service
-            .as_deref()
-            .and_then(|s| self.service(s))
-            .is_some_and(|s| s.daemon)
+        t.service.as_deref().and_then(|s| self.service(s)).is_some_and(|s| s.daemon)
     }
 }
 
@@ -405,18 +384,12 @@ mod tests {
             Strategy::parse("spread(attribute:ecs.availability-zone)").unwrap(),
             Strategy::Spread("attribute:ecs.availability-zone".into())
         );
-        assert_eq!(
-            Strategy::parse("binpack(memory)").unwrap(),
-            Strategy::Binpack(BinpackField::Memory)
-        );
+        assert_eq!(Strategy::parse("binpack(memory)").unwrap(), Strategy::Binpack(BinpackField::Memory));
         assert_eq!(Strategy::parse("random").unwrap(), Strategy::Random);
         assert!(Strategy::parse("binpack(disk)").is_err());
         assert!(Strategy::parse("spread(foo)").is_err());
         assert!(Strategy::parse("pack").is_err());
-        assert_eq!(
-            Constraint::parse("distinctInstance").unwrap(),
-            Constraint::DistinctInstance
-        );
+        assert_eq!(Constraint::parse("distinctInstance").unwrap(), Constraint::DistinctInstance);
         assert!(Constraint::parse("memberOf(attribute:ecs.instance-type =~ g2.*)").is_ok());
         assert!(Constraint::parse("memberOf(attribute:x ==)").is_err());
         assert!(Constraint::parse("sameInstance").is_err());

@@ -131,12 +131,7 @@ impl Subject for NodeSubject<'_> {
                 .filter(|(_, v)| v.get(self.i).copied().unwrap_or(0) > 0)
                 .map(|(g, _)| g.clone())
                 .collect(),
-            s => s
-                .strip_prefix("attribute:")
-                .and_then(|a| n.attributes.get(a))
-                .cloned()
-                .into_iter()
-                .collect(),
+            s => s.strip_prefix("attribute:").and_then(|a| n.attributes.get(a)).cloned().into_iter().collect(),
         }
     }
 }
@@ -253,11 +248,7 @@ impl ClusterState {
         let n = &self.nodes[i];
         match field {
             "instanceId" | "host" => &n.id,
-            f => f
-                .strip_prefix("attribute:")
-                .and_then(|a| n.attributes.get(a))
-                .map(String::as_str)
-                .unwrap_or(""),
+            f => f.strip_prefix("attribute:").and_then(|a| n.attributes.get(a)).map(String::as_str).unwrap_or(""),
         }
     }
 
@@ -285,10 +276,9 @@ impl ClusterState {
                 break;
             }
             let score: Vec<i64> = match rule {
-                Strategy::Spread(field) if field == "instanceId" || field == "host" => cands
-                    .iter()
-                    .map(|&i| self.group_count(&spec.group, i) as i64)
-                    .collect(),
+                Strategy::Spread(field) if field == "instanceId" || field == "host" => {
+                    cands.iter().map(|&i| self.group_count(&spec.group, i) as i64).collect()
+                }
                 Strategy::Spread(field) => {
                     let counts = self.value_counts(&spec.group, field);
                     cands
@@ -300,9 +290,7 @@ impl ClusterState {
                         .collect()
                 }
                 Strategy::Binpack(BinpackField::Cpu) => cands.iter().map(|&i| self.nodes[i].free.cpu).collect(),
-                Strategy::Binpack(BinpackField::Memory) => {
-                    cands.iter().map(|&i| self.nodes[i].free.memory).collect()
-                }
+                Strategy::Binpack(BinpackField::Memory) => cands.iter().map(|&i| self.nodes[i].free.memory).collect(),
                 Strategy::Random => continue,
             };
             let best = *score.iter().min().expect("non-empty");
@@ -335,10 +323,9 @@ impl ClusterState {
                 break;
             }
             let score: Vec<i64> = match rule {
-                Strategy::Spread(field) if field == "instanceId" || field == "host" => cands
-                    .iter()
-                    .map(|&k| self.group_count(&spec.group, tasks[k].0) as i64)
-                    .collect(),
+                Strategy::Spread(field) if field == "instanceId" || field == "host" => {
+                    cands.iter().map(|&k| self.group_count(&spec.group, tasks[k].0) as i64).collect()
+                }
                 Strategy::Spread(field) => {
                     let counts = self.value_counts(&spec.group, field);
                     cands
@@ -349,7 +336,9 @@ impl ClusterState {
                         })
                         .collect()
                 }
-                Strategy::Binpack(BinpackField::Cpu) => cands.iter().map(|&k| self.nodes[tasks[k].0].free.cpu).collect(),
+                Strategy::Binpack(BinpackField::Cpu) => {
+                    cands.iter().map(|&k| self.nodes[tasks[k].0].free.cpu).collect()
+                }
                 Strategy::Binpack(BinpackField::Memory) => {
                     cands.iter().map(|&k| self.nodes[tasks[k].0].free.memory).collect()
                 }

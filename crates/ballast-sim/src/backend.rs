@@ -163,7 +163,14 @@ impl Sim {
                 let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
                     (Some(s), _) => {
                         let sv = &self.svcs[s];
-                        (sv.spec.group.clone(), Some(sv.name.clone()), sv.spec.cpu, sv.spec.memory, sv.spec.host_ports.clone(), Some(sv.utilization))
+                        (
+                            sv.spec.group.clone(),
+                            Some(sv.name.clone()),
+                            sv.spec.cpu,
+                            sv.spec.memory,
+                            sv.spec.host_ports.clone(),
+                            Some(sv.utilization),
+                        )
                     }
                     (None, Some(k)) => {
                         let sp = &self.standalone_specs[k];
@@ -237,7 +244,10 @@ impl Sim {
             Action::SetServiceDesired { service, desired, .. } => {
                 let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
                 if self.svcs[s].daemon {
-                    return Err(BackendError::Invalid { operation: op, message: "a DAEMON service has no desired count".into() });
+                    return Err(BackendError::Invalid {
+                        operation: op,
+                        message: "a DAEMON service has no desired count".into(),
+                    });
                 }
                 self.svcs[s].desired = *desired;
                 self.svcs[s].desired_by_policy = true;
@@ -282,7 +292,10 @@ impl Backend for SimBackend<'_> {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError> {
         if cluster != self.sim.sc.cluster {
             self.call("DescribeClusters")?;
-            return Err(BackendError::NotFound { operation: "DescribeClusters".into(), what: format!("cluster {cluster}") });
+            return Err(BackendError::NotFound {
+                operation: "DescribeClusters".into(),
+                what: format!("cluster {cluster}"),
+            });
         }
         let snap = self.sim.snapshot();
         let (ni, ns, nt) = (snap.instances.len(), snap.services.len(), snap.tasks.len());
@@ -318,7 +331,10 @@ impl Backend for SimBackend<'_> {
 
     fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError> {
         if cluster != self.sim.sc.cluster {
-            return Err(BackendError::NotFound { operation: action.operation().into(), what: format!("cluster {cluster}") });
+            return Err(BackendError::NotFound {
+                operation: action.operation().into(),
+                what: format!("cluster {cluster}"),
+            });
         }
         self.call(action.operation())?;
         if self.sim.acct.min_moves.is_none() {

@@ -60,9 +60,12 @@ pub fn builtin() -> BTreeMap<String, InstanceType> {
             add(&mut m, &format!("{fam}.{size}"), vcpu, gib * vcpu as f64, per * vcpu as f64);
         }
     }
-    for (size, vcpu, gib, price) in
-        [("medium", 2, 4.0, 0.0416), ("large", 2, 8.0, 0.0832), ("xlarge", 4, 16.0, 0.1664), ("2xlarge", 8, 32.0, 0.3328)]
-    {
+    for (size, vcpu, gib, price) in [
+        ("medium", 2, 4.0, 0.0416),
+        ("large", 2, 8.0, 0.0832),
+        ("xlarge", 4, 16.0, 0.1664),
+        ("2xlarge", 8, 32.0, 0.3328),
+    ] {
         add(&mut m, &format!("t3.{size}"), vcpu, gib, price);
     }
     for (size, vcpu, gib, price) in
@@ -84,7 +87,18 @@ mod tests {
         assert_eq!((m5.cpu, m5.memory), (2048, 7680));
         assert!((m5.price - 0.096).abs() < 1e-9);
         assert!((m5.spot_price - 0.0355).abs() < 0.001);
-        for f in ["t3.medium", "m3.medium", "m5.8xlarge", "m6i.large", "m7i.xlarge", "c5.4xlarge", "c6i.large", "c7i.8xlarge", "r5.large", "r6i.8xlarge"] {
+        for f in [
+            "t3.medium",
+            "m3.medium",
+            "m5.8xlarge",
+            "m6i.large",
+            "m7i.xlarge",
+            "c5.4xlarge",
+            "c6i.large",
+            "c7i.8xlarge",
+            "r5.large",
+            "r6i.8xlarge",
+        ] {
             assert!(c.contains_key(f), "{f}");
         }
         assert!(c["r6i.8xlarge"].memory > 250_000);

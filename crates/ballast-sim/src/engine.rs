@@ -149,7 +149,11 @@ impl Sim {
             fault_rng,
             cs: ClusterState::default(),
             insts: vec![],
-            groups: sc.groups.iter().map(|g| Group { desired: g.desired, blocked_until: Millis(0), next_type: 0 }).collect(),
+            groups: sc
+                .groups
+                .iter()
+                .map(|g| Group { desired: g.desired, blocked_until: Millis(0), next_type: 0 })
+                .collect(),
             svcs: vec![],
             tasks: vec![],
             svc_live: vec![],
@@ -279,7 +283,8 @@ impl Sim {
                 self.dirty.insert(service);
             }
             EventKind::InterruptSpot { group, fraction } => {
-                let live: Vec<usize> = self.group_members(group).into_iter().filter(|&n| !self.insts[n].notice).collect();
+                let live: Vec<usize> =
+                    self.group_members(group).into_iter().filter(|&n| !self.insts[n].notice).collect();
                 let k = ((live.len() as f64) * fraction).ceil() as usize;
                 let mut pool = live;
                 for _ in 0..k.min(pool.len()) {
@@ -377,9 +382,14 @@ impl Sim {
         let t = &self.sc.catalogue[&itype];
         let spot = spec.capacity == Capacity::Spot;
         let n = self.insts.len();
-        let id = format!("{:017x}", 0x0ba1_1a57_0000_0000u64 ^ (self.sc.seed.wrapping_mul(0x9E37_79B9) << 20) ^ n as u64);
+        let id =
+            format!("{:017x}", 0x0ba1_1a57_0000_0000u64 ^ (self.sc.seed.wrapping_mul(0x9E37_79B9) << 20) ^ n as u64);
         let ec2_id = format!("i-{}", &id[id.len() - 17..]);
-        let arn = format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{:032x}", self.sc.cluster, (n as u128 + 1) * 0x1f1f_0000_1f1f);
+        let arn = format!(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{:032x}",
+            self.sc.cluster,
+            (n as u128 + 1) * 0x1f1f_0000_1f1f
+        );
         let mut attributes = BTreeMap::new();
         attributes.insert(attr::AZ.to_string(), az.clone());
         attributes.insert(attr::INSTANCE_TYPE.to_string(), itype.clone());

@@ -191,7 +191,11 @@ impl Sim {
                 per_instance,
                 cov_count: self.cov_of(Measure::Count),
                 availability: worst,
-                instances: self.insts.iter().filter(|i| matches!(i.state, InstState::Active | InstState::Draining)).count() as u32,
+                instances: self
+                    .insts
+                    .iter()
+                    .filter(|i| matches!(i.state, InstState::Active | InstState::Draining))
+                    .count() as u32,
                 unplaced: self.svcs.iter().map(|s| s.unplaced).sum(),
             };
             self.acct.timeline.push(sample);
@@ -203,7 +207,8 @@ impl Sim {
             .iter()
             .filter(|&&t| {
                 let task = &self.tasks[t];
-                matches!(task.state, TState::Pending | TState::Running) && task.service.is_some_and(|s| !self.svcs[s].daemon)
+                matches!(task.state, TState::Pending | TState::Running)
+                    && task.service.is_some_and(|s| !self.svcs[s].daemon)
             })
             .count() as u32
     }

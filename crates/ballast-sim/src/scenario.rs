@@ -511,15 +511,31 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
     let mut catalogue = catalogue::builtin();
     for (k, t) in raw.instance_types.unwrap_or_default() {
         if t.cpu <= 0 || t.memory <= 0 || t.price < 0.0 {
-            return Err(cx.err(Location::UNKNOWN, format!("instance_types.{k}"), "cpu and memory must be positive, price not negative"));
+            return Err(cx.err(
+                Location::UNKNOWN,
+                format!("instance_types.{k}"),
+                "cpu and memory must be positive, price not negative",
+            ));
         }
-        catalogue.insert(k, InstanceType { cpu: t.cpu, memory: t.memory, price: t.price, spot_price: t.spot_price.unwrap_or(t.price * 0.37) });
+        catalogue.insert(
+            k,
+            InstanceType {
+                cpu: t.cpu,
+                memory: t.memory,
+                price: t.price,
+                spot_price: t.spot_price.unwrap_or(t.price * 0.37),
+            },
+        );
     }
     let mut groups = Vec::new();
     for (i, g) in raw.groups.iter().enumerate() {
         groups.push(validate_group(g, i, &catalogue, cx)?);
         if groups[..i].iter().any(|x: &GroupSpec| x.name == g.name.value) {
-            return Err(cx.err(g.name.referenced, format!("groups[{i}].name"), format!("duplicate group `{}`", g.name.value)));
+            return Err(cx.err(
+                g.name.referenced,
+                format!("groups[{i}].name"),
+                format!("duplicate group `{}`", g.name.value),
+            ));
         }
     }
     if groups.is_empty() {
@@ -529,14 +545,22 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
     for (i, s) in raw.services.iter().enumerate() {
         let spec = validate_service(s, i, cx)?;
         if services.iter().any(|x: &ServiceSpec| x.name == spec.name) {
-            return Err(cx.err(s.name.referenced, format!("services[{i}].name"), format!("duplicate service `{}`", spec.name)));
+            return Err(cx.err(
+                s.name.referenced,
+                format!("services[{i}].name"),
+                format!("duplicate service `{}`", spec.name),
+            ));
         }
         services.push(spec);
     }
     let mut standalone = Vec::new();
     for (i, s) in raw.standalone.iter().enumerate() {
         if s.cpu < 0 || s.memory <= 0 {
-            return Err(cx.err(s.name.referenced, format!("standalone[{i}]"), "cpu must not be negative and memory must be positive"));
+            return Err(cx.err(
+                s.name.referenced,
+                format!("standalone[{i}]"),
+                "cpu must not be negative and memory must be positive",
+            ));
         }
         standalone.push(StandaloneSpec { name: s.name.value.clone(), count: s.count, cpu: s.cpu, memory: s.memory });
     }
@@ -582,13 +606,22 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
     })
 }
 
-fn validate_group(g: &RawGroup, i: usize, cat: &BTreeMap<String, InstanceType>, cx: &Ctx) -> Result<GroupSpec, ScenarioError> {
+fn validate_group(
+    g: &RawGroup,
+    i: usize,
+    cat: &BTreeMap<String, InstanceType>,
+    cx: &Ctx,
+) -> Result<GroupSpec, ScenarioError> {
     let key = |k: &str| format!("groups[{i}].{k}");
     let capacity = match g.capacity.as_ref().map(|c| c.value.as_str()) {
         None | Some("on-demand") => Capacity::OnDemand,
         Some("spot") => Capacity::Spot,
         Some(o) => {
-            return Err(cx.err(g.capacity.as_ref().expect("some").referenced, key("capacity"), format!("`{o}` is not a capacity; use on-demand or spot")));
+            return Err(cx.err(
+                g.capacity.as_ref().expect("some").referenced,
+                key("capacity"),
+                format!("`{o}` is not a capacity; use on-demand or spot"),
+            ));
         }
     };
     let mut types: Vec<&S<String>> = Vec::new();
@@ -603,19 +636,35 @@ fn validate_group(g: &RawGroup, i: usize, cat: &BTreeMap<String, InstanceType>, 
     }
     for t in &types {
         if !cat.contains_key(&t.value) {
-            return Err(cx.err(t.referenced, key("instance_type"), format!("unknown instance type `{}`; add it under instance_types: with cpu, memory and price", t.value)));
+            return Err(cx.err(
+                t.referenced,
+                key("instance_type"),
+                format!("unknown instance type `{}`; add it under instance_types: with cpu, memory and price", t.value),
+            ));
         }
     }
     let min = g.min.unwrap_or(0);
     let max = g.max.unwrap_or(g.desired.max(min));
     if min > max || g.desired < min || g.desired > max {
-        return Err(cx.err(g.name.referenced, key("desired"), format!("needs min ≤ desired ≤ max (min {min}, desired {}, max {max})", g.desired)));
+        return Err(cx.err(
+            g.name.referenced,
+            key("desired"),
+            format!("needs min ≤ desired ≤ max (min {min}, desired {}, max {max})", g.desired),
+        ));
     }
     let boot = match &g.boot {
         Some(b) => cx.dur(b, &key("boot"))?,
         None => Millis::mins(2),
     };
-    Ok(GroupSpec { name: g.name.value.clone(), capacity, instance_types: types.iter().map(|t| t.value.clone()).collect(), desired: g.desired, min, max, boot })
+    Ok(GroupSpec {
+        name: g.name.value.clone(),
+        capacity,
+        instance_types: types.iter().map(|t| t.value.clone()).collect(),
+        desired: g.desired,
+        min,
+        max,
+        boot,
+    })
 }
 
 fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, ScenarioError> {
@@ -643,11 +692,19 @@ fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, S
     if s.daemon && max != 100 {
         return Err(cx.err(s.name.referenced, key("max_percent"), "a daemon service's maximumPercent must be 100"));
     }
-    if min > 100 || max < 100 || max > 200 {
-        return Err(cx.err(s.name.referenced, key("max_percent"), format!("needs 0 ≤ min_healthy_percent ≤ 100 ≤ max_percent ≤ 200 (got {min}/{max})")));
+    if min > 100 || !(100..=200).contains(&max) {
+        return Err(cx.err(
+            s.name.referenced,
+            key("max_percent"),
+            format!("needs 0 ≤ min_healthy_percent ≤ 100 ≤ max_percent ≤ 200 (got {min}/{max})"),
+        ));
     }
     if s.daemon && s.desired.is_some() {
-        return Err(cx.err(s.name.referenced, key("desired"), "a daemon service runs one task per instance; remove desired"));
+        return Err(cx.err(
+            s.name.referenced,
+            key("desired"),
+            "a daemon service runs one task per instance; remove desired",
+        ));
     }
     if !s.daemon && s.desired.is_none() {
         return Err(cx.err(s.name.referenced, key("desired"), "a replica service needs desired"));
@@ -667,24 +724,47 @@ fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, S
         min_healthy_percent: min,
         max_percent: max,
         daemon: s.daemon,
-        start: match &s.start { Some(d) => cx.dur(d, &key("start"))?, None => Millis::secs(40) },
-        stop: match &s.stop { Some(d) => cx.dur(d, &key("stop"))?, None => Millis::secs(30) },
+        start: match &s.start {
+            Some(d) => cx.dur(d, &key("start"))?,
+            None => Millis::secs(40),
+        },
+        stop: match &s.stop {
+            Some(d) => cx.dur(d, &key("stop"))?,
+            None => Millis::secs(30),
+        },
         utilization: (util.cpu, util.memory),
     })
 }
 
-fn find<'a, T>(items: &'a [T], name: &S<String>, get: impl Fn(&T) -> &str, key: String, what: &str, cx: &Ctx) -> Result<usize, ScenarioError> {
-    let _ = &items;
+fn find<T>(
+    items: &[T],
+    name: &S<String>,
+    get: impl Fn(&T) -> &str,
+    key: String,
+    what: &str,
+    cx: &Ctx,
+) -> Result<usize, ScenarioError> {
     items.iter().position(|x| get(x) == name.value).ok_or_else(|| {
         let known: Vec<&str> = items.iter().map(&get).collect();
         cx.err(name.referenced, key, format!("unknown {what} `{}`; known: {}", name.value, known.join(", ")))
     })
 }
 
-fn validate_event(e: &RawEvent, i: usize, groups: &[GroupSpec], services: &[ServiceSpec], duration: Millis, cx: &Ctx) -> Result<TimedEvent, ScenarioError> {
+fn validate_event(
+    e: &RawEvent,
+    i: usize,
+    groups: &[GroupSpec],
+    services: &[ServiceSpec],
+    duration: Millis,
+    cx: &Ctx,
+) -> Result<TimedEvent, ScenarioError> {
     let at = cx.dur(&e.at, &format!("events[{i}].at"))?;
     if at > duration {
-        return Err(cx.err(e.at.referenced, format!("events[{i}].at"), format!("{at} is after the scenario's duration ({duration})")));
+        return Err(cx.err(
+            e.at.referenced,
+            format!("events[{i}].at"),
+            format!("{at} is after the scenario's duration ({duration})"),
+        ));
     }
     let g = |n: &S<String>, k: &str| find(groups, n, |g| &g.name, format!("events[{i}].{k}.group"), "group", cx);
     let s = |n: &S<String>, k: &str| find(services, n, |s| &s.name, format!("events[{i}].{k}.service"), "service", cx);
@@ -693,24 +773,40 @@ fn validate_event(e: &RawEvent, i: usize, groups: &[GroupSpec], services: &[Serv
         let group = g(&x.group, "set_group_desired")?;
         let gs = &groups[group];
         if x.desired < gs.min || x.desired > gs.max {
-            return Err(cx.err(x.group.referenced, format!("events[{i}].set_group_desired.desired"), format!("{} is outside the group's min {} and max {}", x.desired, gs.min, gs.max)));
+            return Err(cx.err(
+                x.group.referenced,
+                format!("events[{i}].set_group_desired.desired"),
+                format!("{} is outside the group's min {} and max {}", x.desired, gs.min, gs.max),
+            ));
         }
         kinds.push(EventKind::SetGroupDesired { group, desired: x.desired });
     }
     if let Some(x) = &e.set_service_desired {
         let service = s(&x.service, "set_service_desired")?;
         if services[service].daemon {
-            return Err(cx.err(x.service.referenced, format!("events[{i}].set_service_desired.service"), "a daemon service has no desired count"));
+            return Err(cx.err(
+                x.service.referenced,
+                format!("events[{i}].set_service_desired.service"),
+                "a daemon service has no desired count",
+            ));
         }
         kinds.push(EventKind::SetServiceDesired { service, desired: x.desired });
     }
     if let Some(x) = &e.interrupt_spot {
         let group = g(&x.group, "interrupt_spot")?;
         if groups[group].capacity != Capacity::Spot {
-            return Err(cx.err(x.group.referenced, format!("events[{i}].interrupt_spot.group"), "only a spot group can be interrupted"));
+            return Err(cx.err(
+                x.group.referenced,
+                format!("events[{i}].interrupt_spot.group"),
+                "only a spot group can be interrupted",
+            ));
         }
         if !(0.0..=1.0).contains(&x.fraction) {
-            return Err(cx.err(x.group.referenced, format!("events[{i}].interrupt_spot.fraction"), "must be between 0 and 1"));
+            return Err(cx.err(
+                x.group.referenced,
+                format!("events[{i}].interrupt_spot.fraction"),
+                "must be between 0 and 1",
+            ));
         }
         kinds.push(EventKind::InterruptSpot { group, fraction: x.fraction });
     }
@@ -720,7 +816,11 @@ fn validate_event(e: &RawEvent, i: usize, groups: &[GroupSpec], services: &[Serv
     if let Some(x) = &e.spot_outage {
         let group = g(&x.group, "spot_outage")?;
         if groups[group].capacity != Capacity::Spot {
-            return Err(cx.err(x.group.referenced, format!("events[{i}].spot_outage.group"), "only a spot group can have an outage"));
+            return Err(cx.err(
+                x.group.referenced,
+                format!("events[{i}].spot_outage.group"),
+                "only a spot group can have an outage",
+            ));
         }
         let until = cx.dur(&x.until, &format!("events[{i}].spot_outage.until"))?;
         if until < at {
@@ -732,17 +832,30 @@ fn validate_event(e: &RawEvent, i: usize, groups: &[GroupSpec], services: &[Serv
         let until = cx.dur(&x.until, &format!("events[{i}].api_faults.until"))?;
         let rates = [x.throttle_rate.unwrap_or(0.0), x.error_rate.unwrap_or(0.0), x.timeout_rate.unwrap_or(0.0)];
         if rates.iter().any(|r| !(0.0..=1.0).contains(r)) || rates.iter().sum::<f64>() > 1.0 {
-            return Err(cx.err(x.until.referenced, format!("events[{i}].api_faults"), "rates must be between 0 and 1 and sum to at most 1"));
+            return Err(cx.err(
+                x.until.referenced,
+                format!("events[{i}].api_faults"),
+                "rates must be between 0 and 1 and sum to at most 1",
+            ));
         }
         if until < at {
             return Err(cx.err(x.until.referenced, format!("events[{i}].api_faults.until"), "ends before it starts"));
         }
-        kinds.push(EventKind::ApiFaults { throttle_rate: rates[0], error_rate: rates[1], timeout_rate: rates[2], until });
+        kinds.push(EventKind::ApiFaults {
+            throttle_rate: rates[0],
+            error_rate: rates[1],
+            timeout_rate: rates[2],
+            until,
+        });
     }
     if let Some(x) = &e.set_utilization {
         let service = s(&x.service, "set_utilization")?;
         if !(0.0..=4.0).contains(&x.cpu) || !(0.0..=4.0).contains(&x.memory) {
-            return Err(cx.err(x.service.referenced, format!("events[{i}].set_utilization"), "fractions must be between 0 and 4"));
+            return Err(cx.err(
+                x.service.referenced,
+                format!("events[{i}].set_utilization"),
+                "fractions must be between 0 and 4",
+            ));
         }
         kinds.push(EventKind::SetUtilization { service, cpu: x.cpu, memory: x.memory });
     }

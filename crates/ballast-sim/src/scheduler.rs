@@ -191,7 +191,11 @@ impl Sim {
         };
         self.cs.place(n, &spec);
         self.tasks.push(SimTask {
-            arn: format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}", self.sc.cluster, (id as u128 + 1) * 0x5eed_0000_0001),
+            arn: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}",
+                self.sc.cluster,
+                (id as u128 + 1) * 0x5eed_0000_0001
+            ),
             service,
             standalone,
             node: n,
@@ -399,7 +403,9 @@ impl Sim {
             let has: Vec<usize> = self.node_live[n]
                 .iter()
                 .copied()
-                .filter(|&t| self.tasks[t].service == Some(s) && matches!(self.tasks[t].state, TState::Pending | TState::Running))
+                .filter(|&t| {
+                    self.tasks[t].service == Some(s) && matches!(self.tasks[t].state, TState::Pending | TState::Running)
+                })
                 .collect();
             match self.insts[n].state {
                 InstState::Active => {
@@ -413,9 +419,8 @@ impl Sim {
                     }
                 }
                 InstState::Draining => {
-                    let replicas_left = self.node_live[n]
-                        .iter()
-                        .any(|&t| self.tasks[t].service.is_some_and(|x| !self.svcs[x].daemon));
+                    let replicas_left =
+                        self.node_live[n].iter().any(|&t| self.tasks[t].service.is_some_and(|x| !self.svcs[x].daemon));
                     if !replicas_left {
                         let cause = if self.insts[n].drained_by_policy { Cause::Policy } else { Cause::Scenario };
                         for t in has {
@@ -426,6 +431,7 @@ impl Sim {
                 _ => {}
             }
         }
-        self.svcs[s].desired = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state != TState::Stopping).count() as u32;
+        self.svcs[s].desired =
+            self.svc_live[s].iter().filter(|&&t| self.tasks[t].state != TState::Stopping).count() as u32;
     }
 }

@@ -14,7 +14,8 @@ fn esc(s: &str) -> String {
 /// One line chart of several series over time.
 pub fn chart(title: &str, series: &[(String, Vec<(f64, f64)>)], y_max: Option<f64>) -> String {
     let t_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0_f64, f64::max);
-    let v_max = y_max.unwrap_or_else(|| series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(1.0_f64, f64::max) * 1.1);
+    let v_max =
+        y_max.unwrap_or_else(|| series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(1.0_f64, f64::max) * 1.1);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\"><text x=\"4\" y=\"14\" font-size=\"12\" font-family=\"sans-serif\">{} (max {:.1})</text><rect x=\"40\" y=\"20\" width=\"{W}\" height=\"{H}\" fill=\"none\" stroke=\"#ccc\"/>",
         W + 60.0,
@@ -36,7 +37,11 @@ pub fn chart(title: &str, series: &[(String, Vec<(f64, f64)>)], y_max: Option<f6
             esc(name)
         ));
     }
-    svg.push_str(&format!("<text x=\"40\" y=\"{}\" font-size=\"10\" font-family=\"sans-serif\">0 … {:.0} min</text></svg>", H + 34.0, t_max / 60.0));
+    svg.push_str(&format!(
+        "<text x=\"40\" y=\"{}\" font-size=\"10\" font-family=\"sans-serif\">0 … {:.0} min</text></svg>",
+        H + 34.0,
+        t_max / 60.0
+    ));
     svg
 }
 
@@ -46,7 +51,10 @@ fn per_instance_series(tl: &[Sample]) -> Vec<(String, Vec<(f64, f64)>)> {
     ids.dedup();
     ids.into_iter()
         .map(|id| {
-            let pts = tl.iter().map(|s| (s.t, s.per_instance.iter().find(|p| p.0 == id).map_or(0.0, |p| p.1 as f64))).collect();
+            let pts = tl
+                .iter()
+                .map(|s| (s.t, s.per_instance.iter().find(|p| p.0 == id).map_or(0.0, |p| p.1 as f64)))
+                .collect();
             (id, pts)
         })
         .collect()
@@ -67,8 +75,16 @@ pub fn page(scenario: &str, runs: &[(Report, Vec<Sample>)]) -> String {
     for (r, tl) in runs {
         body.push_str(&format!("<h2>{}</h2>", esc(&r.policy)));
         body.push_str(&chart("service tasks per instance", &per_instance_series(tl), None));
-        body.push_str(&chart("task-count COV %", &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())], None));
-        body.push_str(&chart("availability % (what the policy cost)", &[("availability".into(), tl.iter().map(|s| (s.t, s.availability)).collect())], Some(100.0)));
+        body.push_str(&chart(
+            "task-count COV %",
+            &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())],
+            None,
+        ));
+        body.push_str(&chart(
+            "availability % (what the policy cost)",
+            &[("availability".into(), tl.iter().map(|s| (s.t, s.availability)).collect())],
+            Some(100.0),
+        ));
         body.push_str(&chart(
             "capacity: instances, unplaced tasks",
             &[
@@ -78,5 +94,8 @@ pub fn page(scenario: &str, runs: &[(Report, Vec<Sample>)]) -> String {
             None,
         ));
     }
-    format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>ballast: {}</title></head><body style=\"font-family:sans-serif\">{body}</body></html>\n", esc(scenario))
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ballast: {}</title></head><body style=\"font-family:sans-serif\">{body}</body></html>\n",
+        esc(scenario)
+    )
 }

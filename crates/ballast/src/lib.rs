@@ -6,7 +6,7 @@
 //! - [`exec`]: the executor (retries, deadline, dry run) every action goes through.
 //! - [`jobs`]: the jobs (rebalance), written once against the `Backend` seam.
 //! - [`policies`]: ballast and the prior art's algorithms as simulator controllers.
-//! - [`config_file`]: `ballast.yaml`.
+//! - [`config_file`] reads `ballast.yaml`.
 //! - [`render`], [`html`]: tables, bars and the HTML report.
 
 pub mod cli;

@@ -41,7 +41,10 @@ impl Ballast {
         match rebalance::run(&mut ex, &self.cfg) {
             Ok(o) => {
                 if o.restarts > 0 || !o.recovered.is_empty() {
-                    self.log.push(format!("{at} ({why}): {}; {} restart(s) in {} step(s)", o.plan.summary, o.restarts, o.steps));
+                    self.log.push(format!(
+                        "{at} ({why}): {}; {} restart(s) in {} step(s)",
+                        o.plan.summary, o.restarts, o.steps
+                    ));
                 }
                 Ok(())
             }
@@ -56,7 +59,12 @@ impl Controller for Ballast {
         self.run(b, cluster, "scheduled")
     }
 
-    fn on_instance_event(&mut self, b: &mut dyn Backend, cluster: &str, ev: &InstanceStateChange) -> Result<(), BackendError> {
+    fn on_instance_event(
+        &mut self,
+        b: &mut dyn Backend,
+        cluster: &str,
+        ev: &InstanceStateChange,
+    ) -> Result<(), BackendError> {
         // A join triggers one evaluation; a burst of joins at one instant triggers one run,
         // since that run saw them all.
         if ev.is_join() && self.last_run.is_none_or(|t| ev.time > t) {
@@ -102,9 +110,17 @@ impl DrainCov {
 impl Controller for DrainCov {
     fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
         let snap = b.snapshot(cluster)?;
-        let draining: Vec<String> = snap.instances.iter().filter(|i| i.status == InstanceStatus::Draining).map(|i| i.arn.clone()).collect();
+        let draining: Vec<String> =
+            snap.instances.iter().filter(|i| i.status == InstanceStatus::Draining).map(|i| i.arn.clone()).collect();
         for chunk in draining.chunks(10) {
-            b.apply(cluster, &Action::SetInstanceState { instance_arns: chunk.to_vec(), status: InstanceStatus::Active, reason: "drain-cov: reset".into() })?;
+            b.apply(
+                cluster,
+                &Action::SetInstanceState {
+                    instance_arns: chunk.to_vec(),
+                    status: InstanceStatus::Active,
+                    reason: "drain-cov: reset".into(),
+                },
+            )?;
         }
         let mut timeout = self.timeout;
         for _ in 0..self.max_instances {
@@ -116,7 +132,14 @@ impl Controller for DrainCov {
                 return Ok(());
             }
             let busiest = counts.iter().max_by(|a, b| a.1.total_cmp(&b.1)).expect("non-empty").0.clone();
-            b.apply(cluster, &Action::SetInstanceState { instance_arns: vec![busiest.clone()], status: InstanceStatus::Draining, reason: "drain-cov".into() })?;
+            b.apply(
+                cluster,
+                &Action::SetInstanceState {
+                    instance_arns: vec![busiest.clone()],
+                    status: InstanceStatus::Draining,
+                    reason: "drain-cov".into(),
+                },
+            )?;
             let start = b.now();
             loop {
                 b.sleep(self.sleep)?;
@@ -126,7 +149,14 @@ impl Controller for DrainCov {
                     break;
                 }
             }
-            b.apply(cluster, &Action::SetInstanceState { instance_arns: vec![busiest], status: InstanceStatus::Active, reason: "drain-cov".into() })?;
+            b.apply(
+                cluster,
+                &Action::SetInstanceState {
+                    instance_arns: vec![busiest],
+                    status: InstanceStatus::Active,
+                    reason: "drain-cov".into(),
+                },
+            )?;
             b.sleep(Millis::secs(60))?;
             timeout = Millis(timeout.0 / 2);
         }
@@ -149,11 +179,19 @@ impl Controller for RedeployOnJoin {
         Ok(())
     }
 
-    fn on_instance_event(&mut self, b: &mut dyn Backend, cluster: &str, ev: &InstanceStateChange) -> Result<(), BackendError> {
+    fn on_instance_event(
+        &mut self,
+        b: &mut dyn Backend,
+        cluster: &str,
+        ev: &InstanceStateChange,
+    ) -> Result<(), BackendError> {
         if ev.running_tasks_count == 0 && ev.pending_tasks_count == 0 && ev.agent_connected {
             let snap = b.snapshot(cluster)?;
             for s in &snap.services {
-                b.apply(cluster, &Action::ForceNewDeployment { service: s.name.clone(), reason: "redeploy-on-join".into() })?;
+                b.apply(
+                    cluster,
+                    &Action::ForceNewDeployment { service: s.name.clone(), reason: "redeploy-on-join".into() },
+                )?;
             }
         }
         Ok(())

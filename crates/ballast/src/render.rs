@@ -7,7 +7,10 @@ use ballast_sim::report::Report;
 use serde_json::{Value, json};
 
 fn live_service_tasks(snap: &Snapshot, arn: &str) -> usize {
-    snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == arn && t.service.is_some() && !snap.is_daemon_task(t)).count()
+    snap.tasks
+        .iter()
+        .filter(|t| t.is_live() && t.instance_arn == arn && t.service.is_some() && !snap.is_daemon_task(t))
+        .count()
 }
 
 /// Per-instance bars of service tasks (daemon and standalone tasks shown apart).
@@ -79,7 +82,8 @@ fn short(arn: &str) -> &str {
 
 /// A plan for humans: the verdict, then per step what moves and why.
 pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
-    let ec2 = |arn: &str| snap.instance(arn).map(|i| i.ec2_instance_id.clone()).unwrap_or_else(|| short(arn).to_string());
+    let ec2 =
+        |arn: &str| snap.instance(arn).map(|i| i.ec2_instance_id.clone()).unwrap_or_else(|| short(arn).to_string());
     let mut out = format!("cluster {}: {}\n", p.cluster, p.summary);
     for (n, s) in p.services.iter().enumerate() {
         let how = match &s.mechanism {
@@ -110,7 +114,17 @@ pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
 pub fn report_table(rs: &[Report]) -> String {
     let mut out = format!(
         "{:<18} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5}\n",
-        "policy", "restarts", "min_moves", "count COV", "balanced", "avail %", "unplaced s", "cost $", "API", "draining", "lost"
+        "policy",
+        "restarts",
+        "min_moves",
+        "count COV",
+        "balanced",
+        "avail %",
+        "unplaced s",
+        "cost $",
+        "API",
+        "draining",
+        "lost"
     );
     for r in rs {
         let bal = r.time_to_balanced_s.map_or("never".to_string(), |s| format!("{s:.0}s"));

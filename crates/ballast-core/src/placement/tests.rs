@@ -65,10 +65,16 @@ fn distinct_instance_and_member_of() {
         .instance("c", "us-east-1d", 2048, 4096)
         .attribute("c", "ecs.instance-type", "g2.2xlarge")
         .attribute("b", "ecs.instance-type", "g2.xlarge")
-        .service("gpu", 256, 512, &["random"], &[
-            "distinctInstance",
-            "memberOf(attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d)",
-        ])
+        .service(
+            "gpu",
+            256,
+            512,
+            &["random"],
+            &[
+                "distinctInstance",
+                "memberOf(attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d)",
+            ],
+        )
         .service("one", 256, 512, &["random"], &["distinctInstance"])
         .tasks("one", "a", 1)
         .build();

@@ -41,11 +41,8 @@ pub fn service_tasks(snap: &Snapshot, svc: &Service, idx: &HashMap<String, usize
 /// The tie ECS might pick that the planner assumes (lowest load, then lowest index); the
 /// flag says whether other instances tied.
 fn predict(ties: &[usize], loads: &Loads) -> (usize, bool) {
-    let best = ties
-        .iter()
-        .copied()
-        .min_by(|&a, &b| loads.get(a).total_cmp(&loads.get(b)).then(a.cmp(&b)))
-        .expect("non-empty");
+    let best =
+        ties.iter().copied().min_by(|&a, &b| loads.get(a).total_cmp(&loads.get(b)).then(a.cmp(&b))).expect("non-empty");
     (best, ties.len() > 1)
 }
 
@@ -349,7 +346,11 @@ pub fn plan_services(
                 budget = budget.saturating_sub(sp.moves.len());
                 for (n, m) in sp.moves.iter().enumerate() {
                     tasks.retain(|t| t.arn != m.task_arn);
-                    tasks.push(TaskRef { arn: format!("(new {} #{})", svc.name, n + 1), node: idx[&m.to], movable: false });
+                    tasks.push(TaskRef {
+                        arn: format!("(new {} #{})", svc.name, n + 1),
+                        node: idx[&m.to],
+                        movable: false,
+                    });
                 }
                 any = true;
                 let neutral = sp.neutral_only;
@@ -383,7 +384,9 @@ pub fn plan_services(
                 budget = budget.saturating_sub(sp.moves.len());
                 p.services.push(sp);
             }
-            None if lb > 0 => skip(p, "no restart would land closer to its strategy's target (capacity or constraints)".into()),
+            None if lb > 0 => {
+                skip(p, "no restart would land closer to its strategy's target (capacity or constraints)".into())
+            }
             None => {}
         }
     }
@@ -473,7 +476,11 @@ pub fn plan_redeploys(
                     tied,
                 })
                 .collect(),
-            reason: format!("{} is uneven for its strategy; a new deployment re-places all {} task(s)", svc.name, tasks.len()),
+            reason: format!(
+                "{} is uneven for its strategy; a new deployment re-places all {} task(s)",
+                svc.name,
+                tasks.len()
+            ),
             neutral_only: false,
         });
     }
@@ -526,7 +533,12 @@ pub fn plan_drain(
             st.place(to, &spec);
             loads.add(st, &spec.group, to, 1.0);
             undo.push((spec, to));
-            moves.push(Move { task_arn: t.arn.clone(), from: st.nodes[i].id.clone(), to: st.nodes[to].id.clone(), tied });
+            moves.push(Move {
+                task_arn: t.arn.clone(),
+                from: st.nodes[i].id.clone(),
+                to: st.nodes[to].id.clone(),
+                tied,
+            });
         }
         st.nodes[i].active = true;
         if moves.is_empty() || loads.cov() >= cov0 - 0.5 {
@@ -557,7 +569,13 @@ pub fn plan_drain(
 /// After a surge has placed `new_tasks`, the `k` tasks to let go: chosen on the actual state
 /// as the planner would (best spread first, then the busiest instance), never a new task and,
 /// where possible, not on an instance that just received one.
-pub fn surge_victims(snap: &Snapshot, service: &str, k: usize, new_tasks: &[String], cfg: &RebalanceConfig) -> Vec<String> {
+pub fn surge_victims(
+    snap: &Snapshot,
+    service: &str,
+    k: usize,
+    new_tasks: &[String],
+    cfg: &RebalanceConfig,
+) -> Vec<String> {
     let Some(svc) = snap.service(service) else { return vec![] };
     let (mut st, idx) = ClusterState::from_snapshot(snap);
     let mut loads = Loads::new(snap, &st, &idx, cfg);

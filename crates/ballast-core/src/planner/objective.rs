@@ -105,10 +105,7 @@ impl Loads {
     pub fn new(snap: &Snapshot, st: &ClusterState, idx: &HashMap<String, usize>, cfg: &RebalanceConfig) -> Loads {
         let mut per_task = HashMap::new();
         for svc in &snap.services {
-            let util = snap
-                .service_tasks(&svc.name)
-                .find_map(|t| t.utilization)
-                .unwrap_or((0.5, 0.5));
+            let util = snap.service_tasks(&svc.name).find_map(|t| t.utilization).unwrap_or((0.5, 0.5));
             let td = &svc.task_definition;
             per_task.insert(
                 svc.group(),
@@ -180,7 +177,10 @@ mod tests {
     fn levels_stop_at_first_non_spread() {
         assert_eq!(spread_levels(&[Strategy::Random]), None);
         assert_eq!(
-            spread_levels(&[Strategy::Spread("attribute:a".into()), Strategy::Binpack(crate::model::BinpackField::Cpu)]),
+            spread_levels(&[
+                Strategy::Spread("attribute:a".into()),
+                Strategy::Binpack(crate::model::BinpackField::Cpu)
+            ]),
             Some(vec!["attribute:a".to_string()])
         );
         assert_eq!(spread_levels(&[Strategy::Spread("host".into())]), Some(vec!["instanceId".to_string()]));

@@ -92,7 +92,9 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
         let mut be = SimBackend::new(&mut t.sim, None);
         let mut ex = Exec::new(&mut be, &cluster, a.dry_run, policies::RUN_BUDGET);
         let outcome = match a.job {
-            Job::Rebalance | Job::All => rebalance::run(&mut ex, &t.cfg).map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?,
+            Job::Rebalance | Job::All => {
+                rebalance::run(&mut ex, &t.cfg).map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?
+            }
         };
         (outcome, ex.done)
     };

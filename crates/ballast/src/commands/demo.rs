@@ -39,6 +39,8 @@ pub fn run() -> Result<()> {
         "\nballast restarted {} task(s) (lower bound {}), kept every service at {:.0}% of its desired count,",
         b.report.tasks_restarted, b.report.min_moves, b.report.min_availability_percent
     );
-    println!("and never touched the daemon or the standalone tasks. Try: ballast simulate --scenario scenarios/demo.yaml --policy ballast,none,drain-cov,redeploy-on-join --report demo.html");
+    println!(
+        "and never touched the daemon or the standalone tasks. Try: ballast simulate --scenario scenarios/demo.yaml --policy ballast,none,drain-cov,redeploy-on-join --report demo.html"
+    );
     Ok(())
 }

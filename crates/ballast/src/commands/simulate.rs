@@ -17,7 +17,10 @@ pub fn policy_list(text: &str) -> Result<Vec<String>> {
     }
     for p in &list {
         if !policies::NAMES.contains(&p.as_str()) {
-            return Err(AppError::Input(format!("--policy: unknown policy `{p}`; known: {}", policies::NAMES.join(", "))));
+            return Err(AppError::Input(format!(
+                "--policy: unknown policy `{p}`; known: {}",
+                policies::NAMES.join(", ")
+            )));
         }
     }
     Ok(list)
@@ -59,11 +62,16 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
         let pairs: Vec<_> = runs.iter().map(|o| (o.report.clone(), o.timeline.clone())).collect();
         let text = if path.extension().is_some_and(|e| e == "svg") {
             let tl = &runs[0].timeline;
-            html::chart(&format!("{}: task-count COV % ({})", sc.name, runs[0].report.policy), &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())], None)
+            html::chart(
+                &format!("{}: task-count COV % ({})", sc.name, runs[0].report.policy),
+                &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())],
+                None,
+            )
         } else {
             html::page(&sc.name, &pairs)
         };
-        std::fs::write(path, text).map_err(|e| AppError::Runtime(format!("{}: cannot write the report: {e}", path.display())))?;
+        std::fs::write(path, text)
+            .map_err(|e| AppError::Runtime(format!("{}: cannot write the report: {e}", path.display())))?;
         if !a.json {
             println!("report written to {}", path.display());
         }
@@ -87,7 +95,8 @@ pub struct CrashPoint {
 pub fn crash_matrix(sc: &Scenario, cfg: &RebalanceConfig, json: bool) -> Result<()> {
     let base = run_policy(sc, "ballast", cfg, None, true);
     let n = base.mutations;
-    let min_budget = sc.services.iter().filter(|s| !s.daemon).map(|s| s.min_healthy_percent as f64).fold(100.0, f64::min);
+    let min_budget =
+        sc.services.iter().filter(|s| !s.daemon).map(|s| s.min_healthy_percent as f64).fold(100.0, f64::min);
     let show = !json && std::io::stderr().is_terminal();
     let mut points = Vec::new();
     for k in 1..=n {
@@ -114,7 +123,8 @@ pub fn crash_matrix(sc: &Scenario, cfg: &RebalanceConfig, json: bool) -> Result<
         }
         for (svc, spec) in out.sim.svcs.iter().zip(&sc.services) {
             if !spec.daemon && svc.desired != svc.scenario_desired {
-                problems.push(format!("{} left at desired {} (scenario: {})", svc.name, svc.desired, svc.scenario_desired));
+                problems
+                    .push(format!("{} left at desired {} (scenario: {})", svc.name, svc.desired, svc.scenario_desired));
             }
         }
         points.push(CrashPoint { after_call: k, recovered: problems.is_empty(), problems });

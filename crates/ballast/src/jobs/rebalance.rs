@@ -116,27 +116,55 @@ pub fn recover(ex: &mut Exec, snap: &Snapshot) -> Result<Vec<String>, ExecError>
 fn outline(ex: &mut Exec, step: &ServicePlan) -> Result<(), ExecError> {
     match &step.mechanism {
         Mechanism::Surge { from, to } => {
-            ex.apply(Action::TagService { service: step.service.clone(), key: SURGE_TAG.into(), value: from.to_string() })?;
-            ex.apply(Action::SetServiceDesired { service: step.service.clone(), desired: *to, reason: step.reason.clone() })?;
+            ex.apply(Action::TagService {
+                service: step.service.clone(),
+                key: SURGE_TAG.into(),
+                value: from.to_string(),
+            })?;
+            ex.apply(Action::SetServiceDesired {
+                service: step.service.clone(),
+                desired: *to,
+                reason: step.reason.clone(),
+            })?;
             ex.apply(Action::SetServiceDesired {
                 service: step.service.clone(),
                 desired: *from,
-                reason: format!("scale in; ECS stops {}", step.moves.iter().map(|m| short(&m.task_arn)).collect::<Vec<_>>().join(", ")),
+                reason: format!(
+                    "scale in; ECS stops {}",
+                    step.moves.iter().map(|m| short(&m.task_arn)).collect::<Vec<_>>().join(", ")
+                ),
             })?;
             ex.apply(Action::UntagService { service: step.service.clone(), key: SURGE_TAG.into() })
         }
         Mechanism::Stop => {
             for m in &step.moves {
-                ex.apply(Action::StopTask { task_arn: m.task_arn.clone(), reason: format!("ballast: rebalance to {}", short(&m.to)) })?;
+                ex.apply(Action::StopTask {
+                    task_arn: m.task_arn.clone(),
+                    reason: format!("ballast: rebalance to {}", short(&m.to)),
+                })?;
             }
             Ok(())
         }
         Mechanism::Drain { instance } => {
-            ex.apply(Action::PutAttribute { instance_arn: instance.clone(), name: attr::BALLAST_DRAIN.into(), value: OWNER.into() })?;
-            ex.apply(Action::SetInstanceState { instance_arns: vec![instance.clone()], status: InstanceStatus::Draining, reason: step.reason.clone() })?;
-            ex.apply(Action::SetInstanceState { instance_arns: vec![instance.clone()], status: InstanceStatus::Active, reason: "drain done".into() })
+            ex.apply(Action::PutAttribute {
+                instance_arn: instance.clone(),
+                name: attr::BALLAST_DRAIN.into(),
+                value: OWNER.into(),
+            })?;
+            ex.apply(Action::SetInstanceState {
+                instance_arns: vec![instance.clone()],
+                status: InstanceStatus::Draining,
+                reason: step.reason.clone(),
+            })?;
+            ex.apply(Action::SetInstanceState {
+                instance_arns: vec![instance.clone()],
+                status: InstanceStatus::Active,
+                reason: "drain done".into(),
+            })
         }
-        Mechanism::Redeploy => ex.apply(Action::ForceNewDeployment { service: step.service.clone(), reason: step.reason.clone() }),
+        Mechanism::Redeploy => {
+            ex.apply(Action::ForceNewDeployment { service: step.service.clone(), reason: step.reason.clone() })
+        }
     }
 }
 
@@ -189,7 +217,11 @@ fn surge(ex: &mut Exec, cfg: &RebalanceConfig, snap: &Snapshot, step: &ServicePl
     match surge_steps(ex, cfg, &name, from, to, &before) {
         Err(e) if !e.is_crash() => {
             // Leave the service as it was found: back to its desired count, tag removed.
-            let _ = ex.apply(Action::SetServiceDesired { service: name.clone(), desired: from, reason: format!("abandoning the surge: {e}") });
+            let _ = ex.apply(Action::SetServiceDesired {
+                service: name.clone(),
+                desired: from,
+                reason: format!("abandoning the surge: {e}"),
+            });
             let _ = ex.apply(Action::UntagService { service: name, key: SURGE_TAG.into() });
             Err(e)
         }
@@ -197,7 +229,14 @@ fn surge(ex: &mut Exec, cfg: &RebalanceConfig, snap: &Snapshot, step: &ServicePl
     }
 }
 
-fn surge_steps(ex: &mut Exec, cfg: &RebalanceConfig, name: &str, from: u32, to: u32, before: &BTreeSet<String>) -> Result<usize, ExecError> {
+fn surge_steps(
+    ex: &mut Exec,
+    cfg: &RebalanceConfig,
+    name: &str,
+    from: u32,
+    to: u32,
+    before: &BTreeSet<String>,
+) -> Result<usize, ExecError> {
     let k = (to - from) as usize;
     ex.apply(Action::SetServiceDesired {
         service: name.into(),
@@ -208,26 +247,35 @@ fn surge_steps(ex: &mut Exec, cfg: &RebalanceConfig, name: &str, from: u32, to: 
     let (snap, new) = loop {
         ex.sleep(Millis::secs(10))?;
         let s = ex.snapshot()?;
-        let new: Vec<String> = s.service_tasks(name).filter(|t| !before.contains(&t.arn)).map(|t| t.arn.clone()).collect();
+        let new: Vec<String> =
+            s.service_tasks(name).filter(|t| !before.contains(&t.arn)).map(|t| t.arn.clone()).collect();
         let healthy = s.service_tasks(name).filter(|t| new.contains(&t.arn) && t.healthy).count();
         if healthy >= k {
             break (s, new);
         }
         if ex.now() - start > cfg.wait_timeout {
-            ex.apply(Action::SetServiceDesired { service: name.into(), desired: from, reason: "surge timed out (no room for the new tasks)".into() })?;
+            ex.apply(Action::SetServiceDesired {
+                service: name.into(),
+                desired: from,
+                reason: "surge timed out (no room for the new tasks)".into(),
+            })?;
             ex.apply(Action::UntagService { service: name.into(), key: SURGE_TAG.into() })?;
             return Ok(0);
         }
     };
     let victims = planner::moves::surge_victims(&snap, name, k, &new, cfg);
-    let protect: Vec<String> = snap.service_tasks(name).filter(|t| !victims.contains(&t.arn)).map(|t| t.arn.clone()).collect();
+    let protect: Vec<String> =
+        snap.service_tasks(name).filter(|t| !victims.contains(&t.arn)).map(|t| t.arn.clone()).collect();
     for chunk in protect.chunks(10) {
         ex.apply(Action::SetTaskProtection { task_arns: chunk.to_vec(), protected: true, expires_in_minutes: 10 })?;
     }
     ex.apply(Action::SetServiceDesired {
         service: name.into(),
         desired: from,
-        reason: format!("ballast: scale in; ECS stops the unprotected {}", victims.iter().map(|v| short(v)).collect::<Vec<_>>().join(", ")),
+        reason: format!(
+            "ballast: scale in; ECS stops the unprotected {}",
+            victims.iter().map(|v| short(v)).collect::<Vec<_>>().join(", ")
+        ),
     })?;
     let start = ex.now();
     loop {
@@ -256,7 +304,10 @@ fn stops(ex: &mut Exec, cfg: &RebalanceConfig, step: &ServicePlan) -> Result<usi
         if healthy <= svc.min_healthy_tasks() || !s.tasks.iter().any(|t| t.arn == m.task_arn && t.is_live()) {
             break;
         }
-        ex.apply(Action::StopTask { task_arn: m.task_arn.clone(), reason: format!("ballast: rebalance; replacement expected on {}", short(&m.to)) })?;
+        ex.apply(Action::StopTask {
+            task_arn: m.task_arn.clone(),
+            reason: format!("ballast: rebalance; replacement expected on {}", short(&m.to)),
+        })?;
         n += 1;
     }
     // Wait until the service is whole again before the next step.
@@ -276,11 +327,10 @@ fn stops(ex: &mut Exec, cfg: &RebalanceConfig, step: &ServicePlan) -> Result<usi
 fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result<(), ExecError> {
     let mut timeout = cfg.drain.timeout;
     let mut drained = 0;
+    let mut evaluations = 0;
     // REBALANCE_MAX_RETRY: the first evaluation plus at most max_retry re-evaluations.
-    for _ in 0..=cfg.drain.max_retry {
-        if drained >= cfg.drain.max_instances {
-            break;
-        }
+    while evaluations <= cfg.drain.max_retry && drained < cfg.drain.max_instances {
+        evaluations += 1;
         let snap = ex.snapshot()?;
         let p = planner::plan(&snap, cfg);
         let Some(Mechanism::Drain { instance }) = p.services.first().map(|s| s.mechanism.clone()) else { break };
@@ -288,7 +338,11 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
             break;
         }
         ex.require(timeout + Millis::mins(2), "a drain")?;
-        ex.apply(Action::PutAttribute { instance_arn: instance.clone(), name: attr::BALLAST_DRAIN.into(), value: OWNER.into() })?;
+        ex.apply(Action::PutAttribute {
+            instance_arn: instance.clone(),
+            name: attr::BALLAST_DRAIN.into(),
+            value: OWNER.into(),
+        })?;
         let r = ex
             .apply(Action::SetInstanceState {
                 instance_arns: vec![instance.clone()],
@@ -321,7 +375,10 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
 /// ACTIVE instances, or `timeout` passes. Returns the tasks that left it.
 fn drain_wait(ex: &mut Exec, cfg: &RebalanceConfig, instance: &str, timeout: Millis) -> Result<usize, ExecError> {
     let count = |s: &Snapshot| -> usize {
-        s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == instance && t.service.is_some() && !s.is_daemon_task(t)).count()
+        s.tasks
+            .iter()
+            .filter(|t| t.is_live() && t.instance_arn == instance && t.service.is_some() && !s.is_daemon_task(t))
+            .count()
     };
     let start_snap = ex.snapshot()?;
     let initial = count(&start_snap);
@@ -333,7 +390,12 @@ fn drain_wait(ex: &mut Exec, cfg: &RebalanceConfig, instance: &str, timeout: Mil
             .instances
             .iter()
             .filter(|i| i.status == InstanceStatus::Active)
-            .map(|i| s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == i.arn && t.service.is_some() && !s.is_daemon_task(t)).count())
+            .map(|i| {
+                s.tasks
+                    .iter()
+                    .filter(|t| t.is_live() && t.instance_arn == i.arn && t.service.is_some() && !s.is_daemon_task(t))
+                    .count()
+            })
             .collect();
         let mean = if active.is_empty() { 0.0 } else { active.iter().sum::<usize>() as f64 / active.len() as f64 };
         let now = count(&s);
