@@ -1,0 +1,104 @@
+//! The command line as a user meets it: output shapes, bad input, exit codes.
+
+use super::support::*;
+
+const SCENARIO: &str = "name: t\nduration: 30m\nazs: [us-east-1a, us-east-1b]\ngroups:\n  - {name: g, instance_type: m5.large, desired: 2, max: 3}\nservices:\n  - {name: web, desired: 4, cpu: 256, memory: 512}\nevents:\n  - {at: 5m, set_group_desired: {group: g, desired: 3}}\n";
+
+#[test]
+fn demo_tells_the_story() {
+    let o = ballast(&["demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for s in ["Before", "ballast's plan", "After", "drain-cov", "redeploy-on-join", "lower bound"] {
+        assert!(out.contains(s), "demo output lacks {s}:\n{out}");
+    }
+}
+
+#[test]
+fn simulate_table_and_html_report() {
+    let p = temp_file("s.yaml", SCENARIO);
+    let html = p.with_file_name("r.html");
+    let o = ballast(&["simulate", "--scenario", p.to_str().unwrap(), "--policy", "ballast,none", "--report", html.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("policy"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>") && page.contains("<svg") && !page.contains("<script"));
+    // JSON output is quiet: nothing but the array on stdout, nothing on stderr.
+    let o = ballast(&["simulate", "--scenario", p.to_str().unwrap(), "--json"]);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn status_plan_and_run_on_the_simulator() {
+    let p = shared("new-instance-joins.yaml");
+    let s = p.to_str().unwrap();
+    let o = ballast(&["status", "--backend", "sim", "--scenario", s, "--at", "13m", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["clusters"][0];
+    assert_eq!(c["instances"].as_array().unwrap().len(), 4);
+    for k in ["container_instance_arn", "ec2_instance_id", "status", "az", "instance_type", "running_tasks", "cpu_reserved_percent", "memory_reserved_percent"] {
+        assert!(c["instances"][0].get(k).is_some(), "{k}");
+    }
+    assert!(c["cov_percent"]["count"].as_f64().unwrap() > 25.0);
+
+    let o = ballast(&["plan", "--backend", "sim", "--scenario", s, "--at", "13m", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["clusters"][0]["plan"]["verdict"], "act");
+    assert!(!v["clusters"][0]["actions"].as_array().unwrap().is_empty());
+
+    let o = ballast(&["run", "--backend", "sim", "--scenario", s, "--at", "13m", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["clusters"][0]["actions"].as_array().unwrap().iter().all(|a| a["dry_run"] == true));
+    assert!(v["clusters"][0]["status_after"]["cov_percent"]["count"].as_f64().unwrap() > 25.0, "a dry run changes nothing");
+
+    let o = ballast(&["run", "--backend", "sim", "--scenario", s, "--at", "13m", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["clusters"][0]["status_after"]["cov_percent"]["count"].as_f64().unwrap() <= 25.0, "{v}");
+    assert!(v["clusters"][0]["outcome"]["restarts"].as_u64().unwrap() <= 6);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_position() {
+    let bad = temp_file("bad.yaml", &SCENARIO.replace("m5.large", "m5.huge"));
+    let o = ballast(&["simulate", "--scenario", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.yaml:5:") && stderr(&o).contains("m5.huge"), "{}", stderr(&o));
+
+    let unknown = temp_file("unknown.yaml", &format!("{SCENARIO}colour: red\n"));
+    let o = ballast(&["validate", "--scenario", unknown.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown.yaml:10:1") && stderr(&o).contains("colour"), "{}", stderr(&o));
+
+    let cfg = temp_file("ballast.yaml", "clusters:\n  shop:\n    rebalance:\n      method: shuffle\n");
+    let o = ballast(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ballast.yaml:4:") && stderr(&o).contains("rebalance.method"), "{}", stderr(&o));
+
+    let good = temp_file("good.yaml", SCENARIO);
+    let o = ballast_env(&["simulate", "--scenario", good.to_str().unwrap()], &[("DRAIN_TIMEOUT", "90")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("DRAIN_TIMEOUT") && stderr(&o).contains("0 to 60"), "{}", stderr(&o));
+    let o = ballast_env(&["simulate", "--scenario", good.to_str().unwrap()], &[("COV_PERCENT", "lots")]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = ballast(&["simulate", "--scenario", good.to_str().unwrap(), "--policy", "magic"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = ballast(&["simulate", "--scenario", "/nonexistent/x.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = ballast(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--scenario"), "{}", stderr(&o));
+    let o = ballast(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn validate_accepts_good_input() {
+    let cfg = temp_file("ballast.yaml", "clusters:\n  shop:\n    rebalance: {method: drain, metric: mem-unreserved, drain: {timeout: 30s}}\n  other: {}\n");
+    let o = ballast(&["validate", "--config", cfg.to_str().unwrap(), "--scenario", shared("binpack-is-intended.yaml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 cluster(s)"));
+}

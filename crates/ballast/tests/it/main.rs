@@ -1,0 +1,5 @@
+//! Integration tests: the real `ballast` binary, run as a user would.
+
+mod cli;
+mod contract;
+mod support;
