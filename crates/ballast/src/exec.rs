@@ -90,7 +90,7 @@ impl<'a> Exec<'a> {
                 Ok(v) => return Ok(v),
                 Err(e) if e.retryable() && attempt < EXTRA_ATTEMPTS => {
                     attempt += 1;
-                    tracing::warn!(error = %e, attempt, "retrying after a retryable fault");
+                    tracing::info!(error = %e, attempt, "retrying after a retryable fault");
                     self.backend.sleep(Millis::secs(2u64 << attempt))?;
                 }
                 Err(e) => return Err(e.into()),

@@ -407,6 +407,87 @@ pub fn plan_services(
     }
 }
 
+/// A rolling deployment as the simulated scheduler runs it: batches of new tasks placed
+/// while the old ones still count for spread (within maximumPercent), then as many old
+/// tasks stopped, chosen as ECS's scale-in chooses; or, without surge room, old tasks
+/// stopped first within minimumHealthyPercent. Leaves the result in `st`; `None` (and `st`
+/// unchanged) when the deployment could not finish.
+fn roll(
+    st: &mut ClusterState,
+    loads: &mut Loads,
+    svc: &Service,
+    spec: &TaskSpec,
+    tasks: &[TaskRef],
+) -> Option<Vec<(usize, bool)>> {
+    let live = tasks.len();
+    let surge_room = (svc.max_tasks() as usize).saturating_sub(live);
+    let stop_room = live.saturating_sub(svc.min_healthy_tasks() as usize);
+    let mut old: Vec<usize> = tasks.iter().map(|t| t.node).collect();
+    let mut placed: Vec<(usize, bool)> = Vec::new();
+    let mut removed: Vec<usize> = Vec::new();
+    let mut ok = true;
+    while !old.is_empty() && ok {
+        let batch = if surge_room > 0 { surge_room.min(old.len()) } else { stop_room.min(old.len()) };
+        if batch == 0 {
+            ok = false;
+            break;
+        }
+        if surge_room == 0 {
+            for _ in 0..batch {
+                let n = old.remove(0);
+                st.remove(n, spec);
+                loads.add(st, &spec.group, n, -1.0);
+                removed.push(n);
+            }
+        }
+        for _ in 0..batch {
+            let ties = st.best_ties(spec);
+            if ties.is_empty() {
+                ok = false;
+                break;
+            }
+            let (to, tied) = predict(&ties, loads);
+            st.place(to, spec);
+            loads.add(st, &spec.group, to, 1.0);
+            placed.push((to, tied));
+        }
+        if surge_room > 0 && ok {
+            for _ in 0..batch {
+                let view: Vec<(usize, bool)> = old.iter().map(|&n| (n, false)).collect();
+                let ties = st.scale_in_ties(spec, &view);
+                let k = ties.first().copied().unwrap_or(0);
+                let n = old.remove(k);
+                st.remove(n, spec);
+                loads.add(st, &spec.group, n, -1.0);
+                removed.push(n);
+            }
+        }
+    }
+    if ok {
+        return Some(placed);
+    }
+    for &(n, _) in placed.iter().rev() {
+        st.remove(n, spec);
+        loads.add(st, &spec.group, n, -1.0);
+    }
+    for &n in &removed {
+        st.place(n, spec);
+        loads.add(st, &spec.group, n, 1.0);
+    }
+    None
+}
+
+fn unroll(st: &mut ClusterState, loads: &mut Loads, spec: &TaskSpec, tasks: &[TaskRef], placed: &[(usize, bool)]) {
+    for &(n, _) in placed.iter().rev() {
+        st.remove(n, spec);
+        loads.add(st, &spec.group, n, -1.0);
+    }
+    for t in tasks {
+        st.place(t.node, spec);
+        loads.add(st, &spec.group, t.node, 1.0);
+    }
+}
+
 /// The redeploy method: forceNewDeployment of each spread service whose from-scratch
 /// placement would be more even than today's.
 pub fn plan_redeploys(
@@ -435,31 +516,9 @@ pub fn plan_redeploys(
             continue;
         }
         let s0 = score(st, &spec, &levels);
-        for t in &tasks {
-            st.remove(t.node, &spec);
-            loads.add(st, &spec.group, t.node, -1.0);
-        }
-        let mut placed = Vec::new();
-        for _ in 0..tasks.len() {
-            let ties = st.best_ties(&spec);
-            if ties.is_empty() {
-                break;
-            }
-            let (to, tied) = predict(&ties, loads);
-            st.place(to, &spec);
-            loads.add(st, &spec.group, to, 1.0);
-            placed.push((to, tied));
-        }
-        let ok = placed.len() == tasks.len() && score(st, &spec, &levels) < s0;
-        if !ok {
-            for &(n, _) in placed.iter().rev() {
-                st.remove(n, &spec);
-                loads.add(st, &spec.group, n, -1.0);
-            }
-            for t in &tasks {
-                st.place(t.node, &spec);
-                loads.add(st, &spec.group, t.node, 1.0);
-            }
+        let Some(placed) = roll(st, loads, svc, &spec, &tasks) else { continue };
+        if score(st, &spec, &levels) >= s0 {
+            unroll(st, loads, &spec, &tasks, &placed);
             continue;
         }
         budget -= tasks.len();
@@ -516,10 +575,11 @@ pub fn plan_drain(
         st.nodes[i].active = false;
         let mut moves = Vec::new();
         let mut undo = Vec::new();
+        // With surge room, ECS starts every replacement at once and stops the drained
+        // tasks as soon as those are healthy, sooner than any poll can react: predict that
+        // every service task leaves (docs/rebalance.md).
+        let _ = mean;
         for (t, svc) in tasks {
-            if loads.get(i) <= mean + 1e-9 {
-                break;
-            }
             let spec = TaskSpec::for_service(svc);
             st.remove(i, &spec);
             loads.add(st, &spec.group, i, -1.0);
@@ -542,6 +602,17 @@ pub fn plan_drain(
         }
         st.nodes[i].active = true;
         if moves.is_empty() || loads.cov() >= cov0 - 0.5 {
+            if drained == 0 && p.skipped.is_empty() {
+                p.skipped.push(Skip {
+                    service: format!("(drain of {})", st.nodes[i].ec2_id),
+                    reason: format!(
+                        "draining it would move {} service task(s) and bring the COV from {:.1}% only to {:.1}%",
+                        moves.len(),
+                        cov0,
+                        loads.cov()
+                    ),
+                });
+            }
             for (spec, to) in undo.into_iter().rev() {
                 st.remove(to, &spec);
                 loads.add(st, &spec.group, to, -1.0);

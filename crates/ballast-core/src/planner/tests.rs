@@ -127,14 +127,29 @@ fn restart_limit_is_respected() {
 }
 
 #[test]
-fn drain_and_redeploy_methods_plan_too() {
+fn redeploy_is_planned_only_where_a_rolling_deployment_helps() {
     let mut cfg = RebalanceConfig::defaults();
     cfg.method = crate::config::Method::Redeploy;
+    // 100/200: new tasks are placed while the old still count for spread, so a redeploy
+    // only swaps the load onto the empty instance: refused.
     let p = plan(&joined(), &cfg);
+    assert!(p.services.is_empty(), "{p:#?}");
+    // 50/100: old tasks stop first, so the replacements spread out.
+    let mut snap = joined();
+    for s in &mut snap.services {
+        s.min_healthy_percent = 50;
+        s.max_percent = 100;
+    }
+    let p = plan(&snap, &cfg);
     assert!(p.services.iter().all(|s| s.mechanism == Mechanism::Redeploy));
-    assert!(p.services.iter().any(|s| s.service == "worker"));
+    assert!(p.services.iter().any(|s| s.service == "worker"), "{p:#?}");
+}
+
+#[test]
+fn a_drain_that_only_swaps_load_is_refused_with_a_reason() {
+    let mut cfg = RebalanceConfig::defaults();
     cfg.method = crate::config::Method::Drain;
     let p = plan(&joined(), &cfg);
-    assert_eq!(p.services.len(), 1);
-    assert!(matches!(p.services[0].mechanism, Mechanism::Drain { .. }));
+    assert_eq!(p.verdict, Verdict::CannotImprove);
+    assert!(p.skipped[0].reason.contains("draining it would move"), "{:?}", p.skipped);
 }

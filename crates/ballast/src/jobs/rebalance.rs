@@ -131,7 +131,7 @@ fn outline(ex: &mut Exec, step: &ServicePlan) -> Result<(), ExecError> {
                 desired: *from,
                 reason: format!(
                     "scale in; ECS stops {}",
-                    step.moves.iter().map(|m| short(&m.task_arn)).collect::<Vec<_>>().join(", ")
+                    list(&step.moves.iter().map(|m| m.task_arn.clone()).collect::<Vec<_>>())
                 ),
             })?;
             ex.apply(Action::UntagService { service: step.service.clone(), key: SURGE_TAG.into() })
@@ -166,6 +166,15 @@ fn outline(ex: &mut Exec, step: &ServicePlan) -> Result<(), ExecError> {
             ex.apply(Action::ForceNewDeployment { service: step.service.clone(), reason: step.reason.clone() })
         }
     }
+}
+
+/// Task ids for a log line: the first five, then how many more.
+fn list(arns: &[String]) -> String {
+    let mut s: Vec<String> = arns.iter().take(5).map(|a| short(a).to_string()).collect();
+    if arns.len() > 5 {
+        s.push(format!("and {} more", arns.len() - 5));
+    }
+    s.join(", ")
 }
 
 fn short(arn: &str) -> &str {
@@ -272,10 +281,7 @@ fn surge_steps(
     ex.apply(Action::SetServiceDesired {
         service: name.into(),
         desired: from,
-        reason: format!(
-            "ballast: scale in; ECS stops the unprotected {}",
-            victims.iter().map(|v| short(v)).collect::<Vec<_>>().join(", ")
-        ),
+        reason: format!("ballast: scale in; ECS stops the unprotected {}", list(&victims)),
     })?;
     let start = ex.now();
     loop {
@@ -338,6 +344,13 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
             break;
         }
         ex.require(timeout + Millis::mins(2), "a drain")?;
+        let active: Vec<usize> = snap
+            .instances
+            .iter()
+            .filter(|i| i.status == InstanceStatus::Active)
+            .map(|i| service_tasks_on(&snap, &i.arn))
+            .collect();
+        let mean = active.iter().sum::<usize>() as f64 / active.len().max(1) as f64;
         ex.apply(Action::PutAttribute {
             instance_arn: instance.clone(),
             name: attr::BALLAST_DRAIN.into(),
@@ -349,7 +362,7 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
                 status: InstanceStatus::Draining,
                 reason: p.services[0].reason.clone(),
             })
-            .and_then(|_| drain_wait(ex, cfg, &instance, timeout));
+            .and_then(|_| drain_wait(ex, cfg, &instance, timeout, mean));
         if let Err(e) = &r
             && e.is_crash()
         {
@@ -373,32 +386,29 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
 
 /// Polls every `sleep_time` until the instance's service tasks are at most the mean of the
 /// ACTIVE instances, or `timeout` passes. Returns the tasks that left it.
-fn drain_wait(ex: &mut Exec, cfg: &RebalanceConfig, instance: &str, timeout: Millis) -> Result<usize, ExecError> {
-    let count = |s: &Snapshot| -> usize {
-        s.tasks
-            .iter()
-            .filter(|t| t.is_live() && t.instance_arn == instance && t.service.is_some() && !s.is_daemon_task(t))
-            .count()
-    };
-    let start_snap = ex.snapshot()?;
-    let initial = count(&start_snap);
+fn service_tasks_on(s: &Snapshot, instance: &str) -> usize {
+    s.tasks
+        .iter()
+        .filter(|t| t.is_live() && t.instance_arn == instance && t.service.is_some() && !s.is_daemon_task(t))
+        .count()
+}
+
+/// Seed 000's drain wait, with its meaning: poll every `sleep_time` until the instance's
+/// service tasks are at most `mean` (the mean over the ACTIVE instances before the drain), or
+/// `timeout` passes. Returns the tasks that left it.
+fn drain_wait(
+    ex: &mut Exec,
+    cfg: &RebalanceConfig,
+    instance: &str,
+    timeout: Millis,
+    mean: f64,
+) -> Result<usize, ExecError> {
+    let initial = service_tasks_on(&ex.snapshot()?, instance);
     let start = ex.now();
     loop {
         ex.sleep(cfg.drain.sleep_time.min(timeout.max(Millis::secs(1))))?;
         let s = ex.snapshot()?;
-        let active: Vec<usize> = s
-            .instances
-            .iter()
-            .filter(|i| i.status == InstanceStatus::Active)
-            .map(|i| {
-                s.tasks
-                    .iter()
-                    .filter(|t| t.is_live() && t.instance_arn == i.arn && t.service.is_some() && !s.is_daemon_task(t))
-                    .count()
-            })
-            .collect();
-        let mean = if active.is_empty() { 0.0 } else { active.iter().sum::<usize>() as f64 / active.len() as f64 };
-        let now = count(&s);
+        let now = service_tasks_on(&s, instance);
         if (now as f64) <= mean || ex.now() - start >= timeout || s.instance(instance).is_none() {
             return Ok(initial.saturating_sub(now));
         }
@@ -417,7 +427,7 @@ fn run_redeploys(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Res
         if p.verdict != Verdict::Act {
             break;
         }
-        ex.require(cfg.wait_timeout * 3, &format!("a redeploy of {}", step.service))?;
+        ex.require(cfg.wait_timeout * 2 + Millis::mins(1), &format!("a redeploy of {}", step.service))?;
         ex.apply(Action::ForceNewDeployment { service: step.service.clone(), reason: step.reason.clone() })?;
         done.insert(step.service.clone());
         // One at a time: wait for steady state.
@@ -427,7 +437,7 @@ fn run_redeploys(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Res
             let s = ex.snapshot()?;
             let Some(svc) = s.service(&step.service) else { break };
             let healthy = s.service_tasks(&step.service).filter(|t| t.healthy).count() as u32;
-            if (svc.deployments.len() <= 1 && healthy >= svc.desired) || ex.now() - start > cfg.wait_timeout * 3 {
+            if (svc.deployments.len() <= 1 && healthy >= svc.desired) || ex.now() - start > cfg.wait_timeout * 2 {
                 break;
             }
         }

@@ -18,7 +18,15 @@ fn demo_tells_the_story() {
 fn simulate_table_and_html_report() {
     let p = temp_file("s.yaml", SCENARIO);
     let html = p.with_file_name("r.html");
-    let o = ballast(&["simulate", "--scenario", p.to_str().unwrap(), "--policy", "ballast,none", "--report", html.to_str().unwrap()]);
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        p.to_str().unwrap(),
+        "--policy",
+        "ballast,none",
+        "--report",
+        html.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("policy"));
     let page = std::fs::read_to_string(&html).unwrap();
@@ -37,7 +45,16 @@ fn status_plan_and_run_on_the_simulator() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &v["clusters"][0];
     assert_eq!(c["instances"].as_array().unwrap().len(), 4);
-    for k in ["container_instance_arn", "ec2_instance_id", "status", "az", "instance_type", "running_tasks", "cpu_reserved_percent", "memory_reserved_percent"] {
+    for k in [
+        "container_instance_arn",
+        "ec2_instance_id",
+        "status",
+        "az",
+        "instance_type",
+        "running_tasks",
+        "cpu_reserved_percent",
+        "memory_reserved_percent",
+    ] {
         assert!(c["instances"][0].get(k).is_some(), "{k}");
     }
     assert!(c["cov_percent"]["count"].as_f64().unwrap() > 25.0);
@@ -51,7 +68,10 @@ fn status_plan_and_run_on_the_simulator() {
     let o = ballast(&["run", "--backend", "sim", "--scenario", s, "--at", "13m", "--dry-run", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["clusters"][0]["actions"].as_array().unwrap().iter().all(|a| a["dry_run"] == true));
-    assert!(v["clusters"][0]["status_after"]["cov_percent"]["count"].as_f64().unwrap() > 25.0, "a dry run changes nothing");
+    assert!(
+        v["clusters"][0]["status_after"]["cov_percent"]["count"].as_f64().unwrap() > 25.0,
+        "a dry run changes nothing"
+    );
 
     let o = ballast(&["run", "--backend", "sim", "--scenario", s, "--at", "13m", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -97,8 +117,17 @@ fn bad_input_exits_2_with_a_position() {
 
 #[test]
 fn validate_accepts_good_input() {
-    let cfg = temp_file("ballast.yaml", "clusters:\n  shop:\n    rebalance: {method: drain, metric: mem-unreserved, drain: {timeout: 30s}}\n  other: {}\n");
-    let o = ballast(&["validate", "--config", cfg.to_str().unwrap(), "--scenario", shared("binpack-is-intended.yaml").to_str().unwrap()]);
+    let cfg = temp_file(
+        "ballast.yaml",
+        "clusters:\n  shop:\n    rebalance: {method: drain, metric: mem-unreserved, drain: {timeout: 30s}}\n  other: {}\n",
+    );
+    let o = ballast(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--scenario",
+        shared("binpack-is-intended.yaml").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("2 cluster(s)"));
 }

@@ -56,8 +56,22 @@ fn every_contract_scenario_is_clean_and_deterministic() {
         for r in &rows {
             assert_eq!(r["tasks_lost"], 0, "{name}");
             assert_eq!(r["left_draining"], 0, "{name}");
-            for k in ["scenario", "policy", "seed", "tasks_restarted", "min_moves", "final_cov_percent", "time_to_balanced_s",
-                "min_availability_percent", "unplaced_task_seconds", "instance_hours", "cost", "api_calls", "left_draining", "tasks_lost"] {
+            for k in [
+                "scenario",
+                "policy",
+                "seed",
+                "tasks_restarted",
+                "min_moves",
+                "final_cov_percent",
+                "time_to_balanced_s",
+                "min_availability_percent",
+                "unplaced_task_seconds",
+                "instance_hours",
+                "cost",
+                "api_calls",
+                "left_draining",
+                "tasks_lost",
+            ] {
                 assert!(r.get(k).is_some(), "{name}: report lacks {k}");
             }
             assert!(r["api_calls"]["by_operation"].is_object());
@@ -71,6 +85,10 @@ fn crash_matrix_recovers_every_point() {
     let o = ballast(&["simulate", "--scenario", p.to_str().unwrap(), "--crash-matrix"]);
     assert!(o.status.success(), "{}", stdout(&o));
     let last = stdout(&o).lines().last().unwrap_or("").to_string();
-    assert!(last.starts_with("crash points: ") && last.ends_with(&format!("recovered: {}", last.split(' ').nth(2).unwrap().trim_end_matches(','))), "{last}");
+    assert!(
+        last.starts_with("crash points: ")
+            && last.ends_with(&format!("recovered: {}", last.split(' ').nth(2).unwrap().trim_end_matches(','))),
+        "{last}"
+    );
     assert_ne!(last, "crash points: 0, recovered: 0");
 }
