@@ -228,6 +228,14 @@ impl ClusterState {
         })
     }
 
+    /// Whether node `i` satisfies the spec's memberOf expressions (status and resources aside).
+    pub fn member_of_holds(&self, i: usize, spec: &TaskSpec) -> bool {
+        spec.rules.iter().all(|r| match r {
+            Rule::DistinctInstance => true,
+            Rule::MemberOf(e) => e.eval(&NodeSubject { state: self, i }),
+        })
+    }
+
     /// Whether node `i` could ever host the group by its memberOf constraints (what the
     /// planner calls eligible: schedulable and matching, resources aside).
     pub fn eligible(&self, i: usize, spec: &TaskSpec) -> bool {

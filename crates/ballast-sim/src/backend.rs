@@ -22,13 +22,14 @@ pub struct SimBackend<'a> {
     sim: &'a mut Sim,
     crash_after: Option<u64>,
     task_defs_seen: BTreeSet<String>,
+    acted: bool,
 }
 
 impl<'a> SimBackend<'a> {
     /// Wraps the simulator; `crash_after` = kill the process right after that many mutating
     /// calls in the whole simulation.
     pub fn new(sim: &'a mut Sim, crash_after: Option<u64>) -> Self {
-        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new() }
+        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new(), acted: false }
     }
 
     fn count(&mut self, op: &str, n: u64) {
@@ -337,9 +338,13 @@ impl Backend for SimBackend<'_> {
             });
         }
         self.call(action.operation())?;
-        if self.sim.acct.min_moves.is_none() {
-            let snap = self.sim.snapshot();
-            self.sim.acct.min_moves = Some(ballast_core::planner::min_moves(&snap));
+        if !self.acted {
+            // The bound from this state (the run's first mutating call); the report keeps
+            // the largest over the runs that acted.
+            self.acted = true;
+            let lb = ballast_core::planner::min_moves(&self.sim.snapshot());
+            let m = &mut self.sim.acct.min_moves;
+            *m = Some(m.map_or(lb, |x| x.max(lb)));
         }
         self.sim.apply_action(action)?;
         self.sim.mutations += 1;

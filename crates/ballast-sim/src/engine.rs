@@ -135,6 +135,10 @@ pub struct Sim {
     pub(crate) faults: Option<(f64, f64, f64, Millis)>,
     /// Mutating calls the policy made.
     pub mutations: u64,
+    /// Check the invariants after every batch (tests).
+    pub check: bool,
+    /// Invariant violations found (first few).
+    pub violations: Vec<String>,
 }
 
 impl Sim {
@@ -168,6 +172,8 @@ impl Sim {
             acct: Accounting::default(),
             faults: None,
             mutations: 0,
+            check: false,
+            violations: vec![],
         };
         sim.init_services();
         for g in 0..sim.groups.len() {
@@ -239,6 +245,12 @@ impl Sim {
         self.reconcile();
         self.flush_node_events();
         self.account_batch();
+        if self.check
+            && self.violations.len() < 5
+            && let Err(e) = self.check_invariants()
+        {
+            self.violations.push(format!("{}: {e}", self.now));
+        }
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -386,9 +398,9 @@ impl Sim {
             format!("{:017x}", 0x0ba1_1a57_0000_0000u64 ^ (self.sc.seed.wrapping_mul(0x9E37_79B9) << 20) ^ n as u64);
         let ec2_id = format!("i-{}", &id[id.len() - 17..]);
         let arn = format!(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{:032x}",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{}",
             self.sc.cluster,
-            (n as u128 + 1) * 0x1f1f_0000_1f1f
+            crate::scheduler::hex_id(self.sc.seed ^ 0xC1, n as u64)
         );
         let mut attributes = BTreeMap::new();
         attributes.insert(attr::AZ.to_string(), az.clone());

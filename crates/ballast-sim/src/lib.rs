@@ -12,11 +12,14 @@
 //! - [`backend`]: the simulator behind the `Backend` seam, with API call counting and faults.
 //! - [`report`]: what the simulation report measures.
 //! - [`driver`]: runs a scenario with a controller.
+//! - [`generate`]: generated scenarios for property tests and benchmarks.
 
 pub mod backend;
 pub mod catalogue;
 pub mod driver;
 pub mod engine;
+pub mod generate;
+pub mod invariants;
 pub mod report;
 pub mod scenario;
 pub mod scheduler;

@@ -43,7 +43,7 @@ pub struct Accounting {
     pub crashes: u64,
     /// API calls by operation.
     pub api: BTreeMap<String, u64>,
-    /// Lower bound at the first state where the policy acted.
+    /// Lower bound: the largest over the states where a run of the policy first acted.
     pub min_moves: Option<u32>,
     /// Minimum availability, percent.
     pub min_availability: f64,

@@ -192,9 +192,9 @@ impl Sim {
         self.cs.place(n, &spec);
         self.tasks.push(SimTask {
             arn: format!(
-                "arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}",
+                "arn:aws:ecs:us-east-1:123456789012:task/{}/{}",
                 self.sc.cluster,
-                (id as u128 + 1) * 0x5eed_0000_0001
+                hex_id(self.sc.seed, id as u64)
             ),
             service,
             standalone,
@@ -434,4 +434,10 @@ impl Sim {
         self.svcs[s].desired =
             self.svc_live[s].iter().filter(|&&t| self.tasks[t].state != TState::Stopping).count() as u32;
     }
+}
+
+/// A 32-hex-digit id, as ECS task ids look, derived from the seed and a counter.
+pub fn hex_id(seed: u64, n: u64) -> String {
+    let mut r = ballast_core::rng::Rng::new(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    format!("{:016x}{:016x}", r.next_u64(), r.next_u64())
 }

@@ -173,6 +173,11 @@ fn plan_surge(
         loads.add(st, &spec.group, n, -1.0);
     }
     let (k, neutral) = select(&options, &score0, cov0, threshold)?;
+    if neutral && levels.len() < svc.effective_strategy().len() {
+        // A rule after the spread levels (binpack, random) decides where tasks go within
+        // them; a move that leaves the spread as it is would fight that rule.
+        return None;
+    }
     for &(n, _) in &placed[..k] {
         st.place(n, spec);
         loads.add(st, &spec.group, n, 1.0);

@@ -3,4 +3,5 @@
 mod cli;
 mod contract;
 mod own;
+mod props;
 mod support;
