@@ -97,36 +97,46 @@ pub struct Counting {
 
 /// Per ACTIVE instance (ARN, load) for `measure`, each relative to the instance's size.
 pub fn loads(snap: &Snapshot, measure: Measure, counting: Counting) -> Vec<(String, f64)> {
+    // One pass over the tasks (a cluster may hold 100,000 of them).
+    let daemons: std::collections::HashSet<&str> =
+        snap.services.iter().filter(|s| s.daemon).map(|s| s.name.as_str()).collect();
+    let index: std::collections::HashMap<&str, usize> = snap
+        .instances
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.status == InstanceStatus::Active)
+        .map(|(k, i)| (i.arn.as_str(), k))
+        .collect();
+    let mut acc = vec![[0.0f64; 5]; snap.instances.len()];
+    for t in snap.tasks.iter().filter(|t| t.is_live()) {
+        let Some(&k) = index.get(t.instance_arn.as_str()) else { continue };
+        let is_daemon = t.service.as_deref().is_some_and(|s| daemons.contains(s));
+        let standalone = t.service.is_none();
+        if (is_daemon && !counting.daemons) || (standalone && !counting.standalone) {
+            continue;
+        }
+        let (uc, um) = t.utilization.unwrap_or((0.5, 0.5));
+        let a = &mut acc[k];
+        a[0] += 1.0;
+        a[1] += t.cpu as f64;
+        a[2] += t.memory as f64;
+        a[3] += t.cpu as f64 * uc;
+        a[4] += t.memory as f64 * um;
+    }
     snap.instances
         .iter()
-        .filter(|i| i.status == InstanceStatus::Active)
-        .map(|inst| {
-            let mut count = 0.0;
-            let mut cpu = 0.0;
-            let mut mem = 0.0;
-            let mut ucpu = 0.0;
-            let mut umem = 0.0;
-            for t in snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == inst.arn) {
-                let is_daemon = snap.is_daemon_task(t);
-                let standalone = t.service.is_none();
-                if (is_daemon && !counting.daemons) || (standalone && !counting.standalone) {
-                    continue;
-                }
-                count += 1.0;
-                cpu += t.cpu as f64;
-                mem += t.memory as f64;
-                let (uc, um) = t.utilization.unwrap_or((0.5, 0.5));
-                ucpu += t.cpu as f64 * uc;
-                umem += t.memory as f64 * um;
-            }
+        .enumerate()
+        .filter(|(_, i)| i.status == InstanceStatus::Active)
+        .map(|(k, inst)| {
+            let a = acc[k];
             let rc = inst.registered.cpu.max(1) as f64;
             let rm = inst.registered.memory.max(1) as f64;
             let v = match measure {
-                Measure::Count => count / (rc / 1024.0),
-                Measure::CpuReserved => cpu / rc,
-                Measure::MemoryReserved => mem / rm,
-                Measure::CpuUtilized => ucpu / rc,
-                Measure::MemoryUtilized => umem / rm,
+                Measure::Count => a[0] / (rc / 1024.0),
+                Measure::CpuReserved => a[1] / rc,
+                Measure::MemoryReserved => a[2] / rm,
+                Measure::CpuUtilized => a[3] / rc,
+                Measure::MemoryUtilized => a[4] / rm,
             };
             (inst.arn.clone(), v)
         })

@@ -93,6 +93,9 @@ pub struct Node {
     pub live_tasks: u32,
     /// Registration time.
     pub registered_at: Millis,
+    /// The AZ attribute, cached by [`ClusterState::add_node`] (spread over AZs is the
+    /// commonest rule and is evaluated for every instance on every placement).
+    pub az: String,
 }
 
 impl Node {
@@ -154,6 +157,7 @@ impl ClusterState {
                 ports: inst.ports_in_use.iter().copied().collect(),
                 live_tasks: 0,
                 registered_at: inst.registered_at,
+                az: String::new(),
             });
             idx.insert(inst.arn.clone(), i);
         }
@@ -167,7 +171,8 @@ impl ClusterState {
     }
 
     /// Adds an instance; returns its index.
-    pub fn add_node(&mut self, node: Node) -> usize {
+    pub fn add_node(&mut self, mut node: Node) -> usize {
+        node.az = node.attributes.get(crate::model::attr::AZ).cloned().unwrap_or_default();
         self.nodes.push(node);
         self.nodes.len() - 1
     }
@@ -175,6 +180,11 @@ impl ClusterState {
     /// Live tasks of `group` on node `i`.
     pub fn group_count(&self, group: &str, i: usize) -> u32 {
         self.groups.get(group).and_then(|v| v.get(i)).copied().unwrap_or(0)
+    }
+
+    /// Live tasks of `group` per node (index = node; may be shorter than `nodes`).
+    pub fn group_counts(&self, group: &str) -> &[u32] {
+        self.groups.get(group).map(Vec::as_slice).unwrap_or(&[])
     }
 
     fn count(&mut self, group: &str, i: usize, delta: i32) {
@@ -256,6 +266,7 @@ impl ClusterState {
         let n = &self.nodes[i];
         match field {
             "instanceId" | "host" => &n.id,
+            "attribute:ecs.availability-zone" => &n.az,
             f => f.strip_prefix("attribute:").and_then(|a| n.attributes.get(a)).map(String::as_str).unwrap_or(""),
         }
     }
@@ -263,9 +274,13 @@ impl ClusterState {
     /// Live tasks of `group` per value of `field`, over every instance.
     pub fn value_counts<'a>(&'a self, group: &str, field: &str) -> Vec<(&'a str, u32)> {
         let mut out: Vec<(&str, u32)> = Vec::new();
+        let per_node = field == "instanceId" || field == "host";
         if let Some(v) = self.groups.get(group) {
             for (i, &c) in v.iter().enumerate() {
-                if c > 0 {
+                if c > 0 && per_node {
+                    // Every instance is its own value: no search needed.
+                    out.push((&self.nodes[i].id, c));
+                } else if c > 0 {
                     let val = self.spread_value(i, field);
                     match out.iter_mut().find(|(k, _)| *k == val) {
                         Some(e) => e.1 += c,

@@ -130,13 +130,14 @@ impl Plan {
 
 /// The lower bound on restarts for this snapshot (sum over spread services).
 pub fn min_moves(snap: &Snapshot) -> u32 {
-    let (st, idx) = ClusterState::from_snapshot(snap);
+    bound(&ClusterState::from_snapshot(snap).0, snap)
+}
+
+fn bound(st: &ClusterState, snap: &Snapshot) -> u32 {
     let mut total = 0;
     for svc in snap.services.iter().filter(|s| !s.daemon) {
-        let spec = TaskSpec::for_service(svc);
         if let Some(levels) = spread_levels(&svc.effective_strategy()) {
-            let _ = &idx;
-            total += lower_bound(&st, &spec, &levels);
+            total += lower_bound(st, &TaskSpec::for_service(svc), &levels);
         }
     }
     total
@@ -144,7 +145,8 @@ pub fn min_moves(snap: &Snapshot) -> u32 {
 
 /// Plans a rebalance of `snap` under `cfg`. Deterministic: same snapshot, same plan.
 pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
-    let cov_before = metrics::cov(snap, cfg.measure, cfg.counting);
+    let measured = metrics::loads(snap, cfg.measure, cfg.counting);
+    let cov_before = metrics::spread(&measured.iter().map(|(_, v)| *v).collect::<Vec<_>>()).cov_percent;
     let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
     let mut p = Plan {
         cluster: snap.cluster.clone(),
@@ -175,9 +177,9 @@ pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
         );
         return p;
     }
-    p.min_moves = min_moves(snap);
     let (mut st, idx) = ClusterState::from_snapshot(snap);
-    let mut loads = Loads::new(snap, &st, &idx, cfg);
+    p.min_moves = bound(&st, snap);
+    let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
     match cfg.method {
         Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),

@@ -419,6 +419,7 @@ impl Sim {
             ports: [22u16, 2375, 2376, 51678, 51679].into_iter().collect(),
             live_tasks: 0,
             registered_at: Millis(0),
+            az: String::new(),
         });
         self.insts.push(Inst {
             ec2_id,

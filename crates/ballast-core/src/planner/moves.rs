@@ -22,10 +22,32 @@ pub struct TaskRef {
     pub movable: bool,
 }
 
+/// Live tasks grouped by service, built once per plan (a cluster may hold 100,000 tasks).
+pub struct TaskIndex<'a> {
+    by_service: HashMap<&'a str, Vec<&'a crate::model::Task>>,
+}
+
+impl<'a> TaskIndex<'a> {
+    /// Groups the snapshot's live service tasks.
+    pub fn new(snap: &'a Snapshot) -> Self {
+        let mut by_service: HashMap<&str, Vec<&crate::model::Task>> = HashMap::new();
+        for t in snap.tasks.iter().filter(|t| t.is_live()) {
+            if let Some(s) = t.service.as_deref() {
+                by_service.entry(s).or_default().push(t);
+            }
+        }
+        TaskIndex { by_service }
+    }
+}
+
 /// The live tasks of `svc` with their node indices.
-pub fn service_tasks(snap: &Snapshot, svc: &Service, idx: &HashMap<String, usize>) -> Vec<TaskRef> {
-    let mut v: Vec<TaskRef> = snap
-        .service_tasks(&svc.name)
+pub fn service_tasks(ti: &TaskIndex, svc: &Service, idx: &HashMap<String, usize>) -> Vec<TaskRef> {
+    let mut v: Vec<TaskRef> = ti
+        .by_service
+        .get(svc.name.as_str())
+        .map(|ts| ts.as_slice())
+        .unwrap_or(&[])
+        .iter()
         .filter_map(|t| {
             idx.get(&t.instance_arn).map(|&node| TaskRef {
                 arn: t.arn.clone(),
@@ -34,7 +56,7 @@ pub fn service_tasks(snap: &Snapshot, svc: &Service, idx: &HashMap<String, usize
             })
         })
         .collect();
-    v.sort_by(|a, b| a.arn.cmp(&b.arn));
+    v.sort_unstable_by(|a, b| a.arn.cmp(&b.arn));
     v
 }
 
@@ -59,40 +81,62 @@ pub fn choose_victims(
     exclude: &[usize],
     k: usize,
 ) -> Vec<usize> {
+    // Candidate tasks grouped by node (ordered, so ties break the same way every time).
+    let mut by_node: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for (pos, t) in tasks.iter().enumerate() {
+        if t.movable && !exclude.contains(&t.node) {
+            by_node.entry(t.node).or_default().push(pos);
+        }
+    }
+    // Per attribute level, the group's count per value, kept up to date as victims go.
+    let mut counts: Vec<HashMap<String, i64>> = levels
+        .iter()
+        .map(|f| {
+            if f == "instanceId" {
+                HashMap::new()
+            } else {
+                st.value_counts(&spec.group, f).into_iter().map(|(a, b)| (a.to_string(), b as i64)).collect()
+            }
+        })
+        .collect();
     let mut taken: Vec<usize> = Vec::new();
     for _ in 0..k {
-        let counts: Vec<Vec<(String, u32)>> = levels
-            .iter()
-            .map(|f| st.value_counts(&spec.group, f).into_iter().map(|(a, b)| (a.to_string(), b)).collect())
-            .collect();
-        let key = |node: usize, st: &ClusterState| -> Vec<i64> {
-            levels
+        let mut best: Option<(usize, Vec<i64>, f64)> = None;
+        for (&node, list) in &by_node {
+            if list.is_empty() {
+                continue;
+            }
+            let kv: Vec<i64> = levels
                 .iter()
                 .zip(&counts)
                 .map(|(f, c)| {
-                    let v = st.spread_value(node, f);
-                    c.iter().find(|(x, _)| x == v).map_or(0, |e| e.1) as i64
+                    if f == "instanceId" {
+                        st.group_count(&spec.group, node) as i64
+                    } else {
+                        c.get(st.spread_value(node, f)).copied().unwrap_or(0)
+                    }
                 })
-                .collect()
-        };
-        let mut best: Option<(usize, Vec<i64>, f64)> = None;
-        for (pos, t) in tasks.iter().enumerate() {
-            if !t.movable || exclude.contains(&t.node) || taken.contains(&pos) {
-                continue;
-            }
-            let kv = key(t.node, st);
-            let load = loads.get(t.node);
+                .collect();
+            let load = loads.get(node);
             let better = match &best {
                 None => true,
                 Some((_, bk, bl)) => kv > *bk || (kv == *bk && load > *bl + 1e-12),
             };
             if better {
-                best = Some((pos, kv, load));
+                best = Some((node, kv, load));
             }
         }
-        let Some((pos, _, _)) = best else { break };
-        st.remove(tasks[pos].node, spec);
-        loads.add(st, &spec.group, tasks[pos].node, -1.0);
+        let Some((node, _, _)) = best else { break };
+        let pos = by_node.get_mut(&node).and_then(|l| l.pop()).expect("non-empty");
+        for (f, c) in levels.iter().zip(counts.iter_mut()) {
+            if f != "instanceId"
+                && let Some(v) = c.get_mut(st.spread_value(node, f))
+            {
+                *v -= 1;
+            }
+        }
+        st.remove(node, spec);
+        loads.add(st, &spec.group, node, -1.0);
         taken.push(pos);
     }
     taken
@@ -148,6 +192,11 @@ fn plan_surge(
     let cov0 = loads.cov();
     let mut placed: Vec<(usize, bool)> = Vec::new();
     let mut options = Vec::new();
+    let lb = lower_bound(st, spec, levels) as usize;
+    let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
+    ks.retain(|&k| k >= 1 && k <= kmax);
+    ks.sort_unstable();
+    ks.dedup();
     for k in 1..=kmax {
         let ties = st.best_ties(spec);
         if ties.is_empty() {
@@ -157,6 +206,9 @@ fn plan_surge(
         st.place(to, spec);
         loads.add(st, &spec.group, to, 1.0);
         placed.push((to, tied));
+        if !ks.contains(&k) {
+            continue;
+        }
         let nodes: Vec<usize> = placed.iter().map(|p| p.0).collect();
         let victims = choose_victims(st, loads, spec, levels, tasks, &nodes, k);
         let complete = victims.len() == k;
@@ -308,6 +360,7 @@ pub fn plan_services(
     p: &mut Plan,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
+    let ti = TaskIndex::new(snap);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for svc in services {
@@ -318,7 +371,7 @@ pub fn plan_services(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks(snap, svc, idx);
+        let tasks = service_tasks(&ti, svc, idx);
         if tasks.is_empty() {
             continue;
         }
@@ -504,6 +557,7 @@ pub fn plan_redeploys(
     p: &mut Plan,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
+    let ti = TaskIndex::new(snap);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for svc in services {
@@ -513,7 +567,7 @@ pub fn plan_redeploys(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks(snap, svc, idx);
+        let tasks = service_tasks(&ti, svc, idx);
         if tasks.is_empty() || unmovable(svc, &tasks, cfg).is_some() || tasks.len() > budget {
             continue;
         }
@@ -657,7 +711,7 @@ pub fn surge_victims(
     let mut loads = Loads::new(snap, &st, &idx, cfg);
     let spec = TaskSpec::for_service(svc);
     let levels = spread_levels(&svc.effective_strategy()).unwrap_or_else(|| vec!["instanceId".into()]);
-    let mut tasks = service_tasks(snap, svc, &idx);
+    let mut tasks = service_tasks(&TaskIndex::new(snap), svc, &idx);
     let new_nodes: Vec<usize> = tasks.iter().filter(|t| new_tasks.contains(&t.arn)).map(|t| t.node).collect();
     for t in tasks.iter_mut() {
         if new_tasks.contains(&t.arn) {

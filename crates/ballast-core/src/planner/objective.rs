@@ -27,7 +27,13 @@ pub fn spread_levels(strategy: &[Strategy]) -> Option<Vec<String>> {
 pub fn score(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> Vec<i64> {
     levels
         .iter()
-        .map(|f| st.value_counts(&spec.group, f).iter().map(|(_, c)| (*c as i64) * (*c as i64)).sum())
+        .map(|f| {
+            if f == "instanceId" {
+                st.group_counts(&spec.group).iter().map(|&c| c as i64 * c as i64).sum()
+            } else {
+                st.value_counts(&spec.group, f).iter().map(|(_, c)| (*c as i64) * (*c as i64)).sum()
+            }
+        })
         .collect()
 }
 
@@ -103,16 +109,33 @@ pub struct Loads {
 impl Loads {
     /// Loads of the snapshot's instances, indexed like `st`.
     pub fn new(snap: &Snapshot, st: &ClusterState, idx: &HashMap<String, usize>, cfg: &RebalanceConfig) -> Loads {
+        let m = crate::metrics::loads(snap, cfg.measure, cfg.counting);
+        Loads::with(snap, st, idx, cfg, m)
+    }
+
+    /// As [`Loads::new`], from loads already computed with `metrics::loads`.
+    pub fn with(
+        snap: &Snapshot,
+        st: &ClusterState,
+        idx: &HashMap<String, usize>,
+        cfg: &RebalanceConfig,
+        m: Vec<(String, f64)>,
+    ) -> Loads {
         let mut per_task = HashMap::new();
+        let mut util_of: HashMap<&str, (f64, f64)> = HashMap::new();
+        for t in snap.tasks.iter().filter(|t| t.is_live()) {
+            if let (Some(s), Some(u)) = (t.service.as_deref(), t.utilization) {
+                util_of.entry(s).or_insert(u);
+            }
+        }
         for svc in &snap.services {
-            let util = snap.service_tasks(&svc.name).find_map(|t| t.utilization).unwrap_or((0.5, 0.5));
+            let util = util_of.get(svc.name.as_str()).copied().unwrap_or((0.5, 0.5));
             let td = &svc.task_definition;
             per_task.insert(
                 svc.group(),
                 (td.cpu as f64, td.memory as f64, td.cpu as f64 * util.0, td.memory as f64 * util.1),
             );
         }
-        let m = crate::metrics::loads(snap, cfg.measure, cfg.counting);
         let mut vals = vec![0.0; st.nodes.len()];
         let mut active = vec![false; st.nodes.len()];
         for (arn, v) in m {
