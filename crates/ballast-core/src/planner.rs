@@ -145,6 +145,17 @@ fn bound(st: &ClusterState, snap: &Snapshot) -> u32 {
 
 /// Plans a rebalance of `snap` under `cfg`. Deterministic: same snapshot, same plan.
 pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
+    plan_inner(snap, cfg, false)
+}
+
+/// The plan's verdict and at least its first step (the executor re-plans from a fresh
+/// snapshot before every step, so planning the rest each time would be wasted on a large
+/// cluster). The summary's counts then describe only the steps planned.
+pub fn plan_next(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
+    plan_inner(snap, cfg, true)
+}
+
+fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, first_only: bool) -> Plan {
     let measured = metrics::loads(snap, cfg.measure, cfg.counting);
     let cov_before = metrics::spread(&measured.iter().map(|(_, v)| *v).collect::<Vec<_>>()).cov_percent;
     let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
@@ -181,7 +192,7 @@ pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
     p.min_moves = bound(&st, snap);
     let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
     match cfg.method {
-        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p),
+        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p, first_only),
         Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Drain => moves::plan_drain(snap, cfg, &mut st, &idx, &mut loads, &mut p),
     }

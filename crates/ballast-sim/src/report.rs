@@ -145,7 +145,8 @@ impl Sim {
     }
 
     pub(crate) fn account_advance(&mut self, t: Millis) {
-        let dt = (t - self.now).as_secs_f64();
+        // Only the scenario's own span counts (a run may outlast it).
+        let dt = (t.min(self.sc.duration) - self.now.min(self.sc.duration)).as_secs_f64();
         if dt <= 0.0 {
             return;
         }

@@ -191,7 +191,7 @@ fn run_moves(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result<
         }
         c.max_restarts_per_run = budget as u32;
         let snap = ex.snapshot()?;
-        let p = planner::plan(&snap, &c);
+        let p = planner::plan_next(&snap, &c);
         if p.verdict != Verdict::Act {
             break;
         }
@@ -422,7 +422,7 @@ fn run_redeploys(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Res
     for _ in 0..MAX_STEPS {
         c.max_restarts_per_run = budget as u32;
         let snap = ex.snapshot()?;
-        let p = planner::plan(&snap, &c);
+        let p = planner::plan_next(&snap, &c);
         let Some(step) = p.services.iter().find(|s| !done.contains(&s.service)) else { break };
         if p.verdict != Verdict::Act {
             break;
