@@ -2,6 +2,8 @@
 //! instance) over 30 simulated minutes with two scale-out events. Target (issue [1]): 2,000
 //! instances and 40,000 tasks in under 10 s.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
 use ballast_sim::generate::large;
 use ballast_sim::{Nothing, RunOptions, Scenario, simulate};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
