@@ -22,12 +22,6 @@ pub struct Global {
     /// A ballast.yaml (default: ./ballast.yaml if present).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// AWS Region (for the AWS backend).
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// Any AWS-compatible endpoint (for the AWS backend).
-    #[arg(long, global = true)]
-    pub endpoint_url: Option<String>,
     /// Where clusters live: `sim` (the built-in simulator, with --scenario).
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendKind>,
