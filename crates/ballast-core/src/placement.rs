@@ -292,34 +292,55 @@ impl ClusterState {
         out
     }
 
-    /// Step 3: the candidates that every strategy rule, in order, scores best.
-    pub fn rank(&self, spec: &TaskSpec, mut cands: Vec<usize>) -> Vec<usize> {
-        for rule in &spec.strategy {
-            if cands.len() <= 1 {
+    /// Each node's score under one rule (`None` for `random`, which scores nothing):
+    /// spread → tasks of the group with the node's value; binpack → the node's free amount.
+    fn rule_scores(&self, rule: &Strategy, group: &str, nodes: &[usize]) -> Option<Vec<i64>> {
+        Some(match rule {
+            Strategy::Spread(field) if field == "instanceId" || field == "host" => {
+                let counts = self.group_counts(group);
+                nodes.iter().map(|&i| counts.get(i).copied().unwrap_or(0) as i64).collect()
+            }
+            Strategy::Spread(field) => {
+                let counts = self.value_counts(group, field);
+                nodes
+                    .iter()
+                    .map(|&i| {
+                        let v = self.spread_value(i, field);
+                        counts.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1) as i64
+                    })
+                    .collect()
+            }
+            Strategy::Binpack(BinpackField::Cpu) => nodes.iter().map(|&i| self.nodes[i].free.cpu).collect(),
+            Strategy::Binpack(BinpackField::Memory) => nodes.iter().map(|&i| self.nodes[i].free.memory).collect(),
+            Strategy::Random => return None,
+        })
+    }
+
+    /// Keeps the items whose node scores best under each rule in turn (lowest for placement,
+    /// highest for scale-in); `node_of` maps an item to its node.
+    fn filter_rules(
+        &self,
+        rules: &[Strategy],
+        group: &str,
+        mut items: Vec<usize>,
+        node_of: impl Fn(usize) -> usize,
+        highest: bool,
+    ) -> Vec<usize> {
+        for rule in rules {
+            if items.len() <= 1 {
                 break;
             }
-            let score: Vec<i64> = match rule {
-                Strategy::Spread(field) if field == "instanceId" || field == "host" => {
-                    cands.iter().map(|&i| self.group_count(&spec.group, i) as i64).collect()
-                }
-                Strategy::Spread(field) => {
-                    let counts = self.value_counts(&spec.group, field);
-                    cands
-                        .iter()
-                        .map(|&i| {
-                            let v = self.spread_value(i, field);
-                            counts.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1) as i64
-                        })
-                        .collect()
-                }
-                Strategy::Binpack(BinpackField::Cpu) => cands.iter().map(|&i| self.nodes[i].free.cpu).collect(),
-                Strategy::Binpack(BinpackField::Memory) => cands.iter().map(|&i| self.nodes[i].free.memory).collect(),
-                Strategy::Random => continue,
-            };
-            let best = *score.iter().min().expect("non-empty");
-            cands = cands.into_iter().zip(score).filter(|(_, s)| *s == best).map(|(i, _)| i).collect();
+            let nodes: Vec<usize> = items.iter().map(|&k| node_of(k)).collect();
+            let Some(score) = self.rule_scores(rule, group, &nodes) else { continue };
+            let best = if highest { score.iter().max() } else { score.iter().min() }.copied().expect("non-empty");
+            items = items.into_iter().zip(score).filter(|(_, s)| *s == best).map(|(k, _)| k).collect();
         }
-        cands
+        items
+    }
+
+    /// Step 3: the candidates that every strategy rule, in order, scores best.
+    pub fn rank(&self, spec: &TaskSpec, cands: Vec<usize>) -> Vec<usize> {
+        self.filter_rules(&spec.strategy, &spec.group, cands, |i| i, false)
     }
 
     /// The tied best candidates for a task (empty: it cannot be placed now).
@@ -339,38 +360,9 @@ impl ClusterState {
     /// the group (keeping the best spread); with binpack, the instance with the most of the
     /// resource left; protected tasks are never chosen.
     pub fn scale_in_ties(&self, spec: &TaskSpec, tasks: &[(usize, bool)]) -> Vec<usize> {
-        let mut cands: Vec<usize> = (0..tasks.len()).filter(|&k| !tasks[k].1).collect();
+        let cands: Vec<usize> = (0..tasks.len()).filter(|&k| !tasks[k].1).collect();
         let strategy = if spec.strategy.is_empty() { Strategy::service_default() } else { spec.strategy.clone() };
-        for rule in &strategy {
-            if cands.len() <= 1 {
-                break;
-            }
-            let score: Vec<i64> = match rule {
-                Strategy::Spread(field) if field == "instanceId" || field == "host" => {
-                    cands.iter().map(|&k| self.group_count(&spec.group, tasks[k].0) as i64).collect()
-                }
-                Strategy::Spread(field) => {
-                    let counts = self.value_counts(&spec.group, field);
-                    cands
-                        .iter()
-                        .map(|&k| {
-                            let v = self.spread_value(tasks[k].0, field);
-                            counts.iter().find(|(x, _)| *x == v).map_or(0, |e| e.1) as i64
-                        })
-                        .collect()
-                }
-                Strategy::Binpack(BinpackField::Cpu) => {
-                    cands.iter().map(|&k| self.nodes[tasks[k].0].free.cpu).collect()
-                }
-                Strategy::Binpack(BinpackField::Memory) => {
-                    cands.iter().map(|&k| self.nodes[tasks[k].0].free.memory).collect()
-                }
-                Strategy::Random => continue,
-            };
-            let best = *score.iter().max().expect("non-empty");
-            cands = cands.into_iter().zip(score).filter(|(_, s)| *s == best).map(|(k, _)| k).collect();
-        }
-        cands
+        self.filter_rules(&strategy, &spec.group, cands, |k| tasks[k].0, true)
     }
 }
 

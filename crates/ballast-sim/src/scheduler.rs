@@ -225,6 +225,7 @@ impl Sim {
             let svc = &mut self.svcs[s];
             svc.policy_missing = svc.policy_missing.saturating_sub(1);
             self.dirty.insert(s);
+            self.settle_missing(s);
         }
         self.node_events.insert(self.tasks[t].node);
     }
@@ -254,6 +255,7 @@ impl Sim {
         if state != TState::Stopping {
             let spec = self.spec_of(t);
             self.cs.remove(self.tasks[t].node, &spec);
+            self.tasks[t].state = TState::Stopping;
             self.account_stop(t, state, cause);
             if cause == Cause::Policy {
                 self.acct.tasks_lost += 1;
@@ -264,6 +266,8 @@ impl Sim {
     }
 
     fn account_stop(&mut self, t: usize, was: TState, cause: Cause) {
+        // Freed resources may let a waiting daemon task in.
+        self.dirty.extend((0..self.svcs.len()).filter(|&s| self.svcs[s].daemon));
         match self.tasks[t].service {
             Some(s) => {
                 self.dirty.insert(s);
@@ -273,12 +277,26 @@ impl Sim {
                         self.svcs[s].policy_missing += 1;
                     }
                 }
+                self.settle_missing(s);
             }
             None => {
                 if cause == Cause::Policy {
                     self.acct.tasks_lost += 1;
                 }
             }
+        }
+    }
+
+    /// A service with at least the scenario's desired count healthy misses nothing, whatever
+    /// stopped before (so a stop during a surge, or one later masked by the scenario's own
+    /// losses, is never counted against the policy).
+    pub(crate) fn settle_missing(&mut self, s: usize) {
+        if self.svcs[s].policy_missing == 0 {
+            return;
+        }
+        let healthy = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
+        if healthy >= self.svcs[s].scenario_desired {
+            self.svcs[s].policy_missing = 0;
         }
     }
 
@@ -303,14 +321,15 @@ impl Sim {
     /// One scheduler pass over the services touched since the last one.
     pub(crate) fn reconcile(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        for &s in &dirty {
-            if !self.svcs[s].daemon {
-                self.reconcile_replica(s);
-            }
-        }
+        // Daemons first: "the daemon task is the first task to launch on the instances".
         for &s in &dirty {
             if self.svcs[s].daemon {
                 self.reconcile_daemon(s);
+            }
+        }
+        for &s in &dirty {
+            if !self.svcs[s].daemon {
+                self.reconcile_replica(s);
             }
         }
     }
