@@ -610,8 +610,10 @@ pub fn plan_redeploys(
     }
 }
 
-/// The drain method: the busiest instances whose drain (until their load is at most the
-/// mean, as seed 000) is predicted to lower the COV, up to `drain.max_instances`.
+/// The drain method: the busiest instances whose drain is predicted to lower the COV, up to
+/// `drain.max_instances`. The prediction moves every service task off the instance (what
+/// ECS does when the services have surge room; docs/rebalance.md), so a drain that would only
+/// shift the load elsewhere is refused with a reason.
 pub fn plan_drain(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
@@ -629,6 +631,7 @@ pub fn plan_drain(
         }
         let cov0 = loads.cov();
         let mean = loads.mean();
+        let load0 = loads.get(i);
         let mut tasks: Vec<(&crate::model::Task, &Service)> = snap
             .tasks
             .iter()
@@ -643,7 +646,6 @@ pub fn plan_drain(
         // With surge room, ECS starts every replacement at once and stops the drained
         // tasks as soon as those are healthy, sooner than any poll can react: predict that
         // every service task leaves (docs/rebalance.md).
-        let _ = mean;
         for (t, svc) in tasks {
             let spec = TaskSpec::for_service(svc);
             st.remove(i, &spec);
@@ -693,8 +695,7 @@ pub fn plan_drain(
             reason: format!(
                 "the busiest instance ({:.2} against a mean of {:.2}); drain it until its load is at most the mean, \
                  then return it to ACTIVE",
-                loads.get(i).max(mean),
-                mean
+                load0, mean
             ),
             moves,
             neutral_only: false,
