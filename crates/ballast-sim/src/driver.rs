@@ -28,6 +28,8 @@ pub struct RunOptions<'a> {
     pub crash_after: Option<u64>,
     /// Called with the fraction of simulated time done.
     pub progress: Option<&'a dyn Fn(f64)>,
+    /// Check the simulator's invariants after every step (`Outcome::sim.violations`).
+    pub check_invariants: bool,
 }
 
 /// What one simulation produced.
@@ -47,6 +49,7 @@ pub struct Outcome {
 /// Simulates `sc` under `ctrl`.
 pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &RunOptions) -> Outcome {
     let mut sim = Sim::new(sc);
+    sim.check = opts.check_invariants;
     let end = sc.duration;
     let cluster = sc.cluster.clone();
     let mut errors = Vec::new();

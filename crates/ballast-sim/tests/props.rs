@@ -5,10 +5,7 @@ use ballast_sim::{Nothing, RunOptions, Scenario, Sim, simulate};
 use proptest::prelude::*;
 
 fn run_checked(sc: &Scenario) -> Sim {
-    let mut sim = Sim::new(sc);
-    sim.check = true;
-    while sim.run_until_trigger(sc.duration).is_some() {}
-    sim
+    simulate(sc, "none", &mut Nothing, &RunOptions { check_invariants: true, ..RunOptions::default() }).sim
 }
 
 proptest! {

@@ -5,24 +5,13 @@
 use ballast::policies::Ballast;
 use ballast_core::config::RebalanceConfig;
 use ballast_sim::generate::random_scenario;
-use ballast_sim::{Scenario, Sim, backend::SimBackend};
+use ballast_sim::{RunOptions, Scenario, Sim, simulate};
 use proptest::prelude::*;
 
 fn run(sc: &Scenario) -> Sim {
-    let mut sim = Sim::new(sc);
-    sim.check = true;
     let mut policy = Ballast::new(RebalanceConfig::defaults());
-    use ballast_sim::Controller;
-    while let Some(tr) = sim.run_until_trigger(sc.duration) {
-        sim.busy = true;
-        let mut be = SimBackend::new(&mut sim, None);
-        let _ = match tr {
-            ballast_sim::engine::Trigger::Tick => policy.on_tick(&mut be, &sc.cluster),
-            ballast_sim::engine::Trigger::Instance(e) => policy.on_instance_event(&mut be, &sc.cluster, &e),
-        };
-        sim.busy = false;
-    }
-    sim
+    let opts = RunOptions { check_invariants: true, ..RunOptions::default() };
+    simulate(sc, "ballast", &mut policy, &opts).sim
 }
 
 proptest! {
@@ -50,7 +39,6 @@ proptest! {
 /// states it acted in (the ratio is reported by `cargo test -- --nocapture`).
 #[test]
 fn restarts_stay_close_to_the_bound_over_many_clusters() {
-    use ballast_sim::{RunOptions, simulate};
     let (mut acted, mut restarts, mut bound) = (0, 0u64, 0u64);
     for seed in 0..150u64 {
         let sc = Scenario::parse(&random_scenario(seed), "gen").unwrap();
