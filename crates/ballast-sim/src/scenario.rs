@@ -14,6 +14,11 @@ use crate::catalogue::{self, InstanceType};
 
 type S<T> = Spanned<T>;
 
+/// Container instances per cluster at most (ECS's limit).
+pub const MAX_INSTANCES: u32 = 5_000;
+/// Tasks per service at most (ECS's quota), also the bound for standalone counts.
+pub const MAX_TASKS: u32 = 5_000;
+
 /// A scenario that failed to parse or validate: where, which key, what is wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioError {
@@ -562,6 +567,9 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
                 "cpu must not be negative and memory must be positive",
             ));
         }
+        if s.count > MAX_TASKS {
+            return Err(cx.err(s.name.referenced, format!("standalone[{i}].count"), format!("at most {MAX_TASKS}")));
+        }
         standalone.push(StandaloneSpec { name: s.name.value.clone(), count: s.count, cpu: s.cpu, memory: s.memory });
     }
     let mut events = Vec::new();
@@ -645,6 +653,13 @@ fn validate_group(
     }
     let min = g.min.unwrap_or(0);
     let max = g.max.unwrap_or(g.desired.max(min));
+    if max > MAX_INSTANCES {
+        return Err(cx.err(
+            g.name.referenced,
+            key("max"),
+            format!("at most {MAX_INSTANCES} instances (ECS's limit per cluster)"),
+        ));
+    }
     if min > max || g.desired < min || g.desired > max {
         return Err(cx.err(
             g.name.referenced,
@@ -697,6 +712,13 @@ fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, S
             s.name.referenced,
             key("max_percent"),
             format!("needs 0 ≤ min_healthy_percent ≤ 100 ≤ max_percent ≤ 200 (got {min}/{max})"),
+        ));
+    }
+    if s.desired.unwrap_or(0) > MAX_TASKS {
+        return Err(cx.err(
+            s.name.referenced,
+            key("desired"),
+            format!("at most {MAX_TASKS} tasks per service (ECS's quota)"),
         ));
     }
     if s.daemon && s.desired.is_some() {
@@ -788,6 +810,13 @@ fn validate_event(
                 x.service.referenced,
                 format!("events[{i}].set_service_desired.service"),
                 "a daemon service has no desired count",
+            ));
+        }
+        if x.desired > MAX_TASKS {
+            return Err(cx.err(
+                x.service.referenced,
+                format!("events[{i}].set_service_desired.desired"),
+                format!("at most {MAX_TASKS} tasks per service"),
             ));
         }
         kinds.push(EventKind::SetServiceDesired { service, desired: x.desired });

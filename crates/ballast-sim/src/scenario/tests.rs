@@ -60,3 +60,11 @@ fn bad_values_name_their_key_and_line() {
     let e = err("name: [unclosed\n");
     assert!(e.line >= 1, "{e}");
 }
+
+#[test]
+fn sizes_beyond_ecs_limits_are_refused() {
+    let e = err(&MIN.replace("desired: 2}", "desired: 2, max: 9000}"));
+    assert!(e.message.contains("5000 instances"), "{e}");
+    let e = err(&MIN.replace("desired: 2, cpu", "desired: 99999, cpu"));
+    assert!(e.message.contains("5000 tasks"), "{e}");
+}

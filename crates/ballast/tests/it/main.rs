@@ -2,6 +2,7 @@
 
 mod cli;
 mod contract;
+mod fuzz;
 mod own;
 mod props;
 mod support;

@@ -1,0 +1,58 @@
+//! Every parser that takes outside input, fed arbitrary and mutated input: it must return an
+//! error, never panic.
+
+use ballast_core::cql::Expr;
+use ballast_core::duration::parse_duration;
+use ballast_core::event::{Envelope, InstanceStateChange};
+use ballast_core::model::{Constraint, Strategy};
+use ballast_sim::Scenario;
+use proptest::prelude::*;
+
+const VALID: &str = include_str!("../../../../scenarios/demo.yaml");
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn small_parsers_never_panic(s in "\\PC{0,60}") {
+        let _ = Expr::parse(&s);
+        let _ = parse_duration(&s);
+        let _ = Strategy::parse(&s);
+        let _ = Constraint::parse(&format!("memberOf({s})"));
+        let _ = s.parse::<ballast_core::metrics::Measure>();
+    }
+
+    #[test]
+    fn cql_like_text_never_panics(parts in prop::collection::vec(prop::sample::select(vec![
+        "attribute:ecs.instance-type", "==", "!=", "=~", "!~", "in", "not_in", "exists", "!exists", "[", "]", ",",
+        "(", ")", "and", "or", "not", "!", "'g2.*'", "\"x", "t3.*", "runningTasksCount", ">=", "1", "task:group", "[a,", "(("
+    ]), 0..12)) {
+        let _ = Expr::parse(&parts.join(" "));
+    }
+
+    #[test]
+    fn scenario_parser_never_panics_on_arbitrary_text(s in "\\PC{0,400}") {
+        let _ = Scenario::parse(&s, "fuzz.yaml");
+    }
+
+    #[test]
+    fn scenario_parser_never_panics_on_mutated_scenarios(pos in 0usize..4000, len in 0usize..40, junk in "\\PC{0,20}") {
+        let mut text = VALID.to_string();
+        let start = text.char_indices().map(|(i, _)| i).nth(pos % text.chars().count()).unwrap_or(0);
+        let end = text[start..].char_indices().map(|(i, _)| start + i).nth(len).unwrap_or(text.len());
+        text.replace_range(start..end, &junk);
+        let _ = Scenario::parse(&text, "fuzz.yaml");
+    }
+
+    #[test]
+    fn config_parser_never_panics(s in "\\PC{0,300}") {
+        let env = ballast_core::config::EnvSettings::default();
+        let _ = ballast::config_file::parse(&s, "fuzz.yaml", &env);
+        let _ = ballast::config_file::parse(&format!("clusters:\n  c:\n    rebalance: {{{s}}}\n"), "fuzz.yaml", &env);
+    }
+
+    #[test]
+    fn event_parser_never_panics(s in "\\PC{0,300}") {
+        let _ = serde_json::from_str::<Envelope<InstanceStateChange>>(&s);
+    }
+}
