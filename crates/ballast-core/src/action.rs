@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::InstanceStatus;
+use crate::model::short_id as short;
 
 /// One change to a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,10 +100,6 @@ impl Action {
             Action::UntagService { .. } => "UntagResource",
         }
     }
-}
-
-fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 impl fmt::Display for Action {

@@ -22,6 +22,11 @@ pub mod attr {
     pub const BALLAST_DRAIN: &str = "ballast.drained-by";
 }
 
+/// The id at the end of an ARN (`…/cluster/abc123` → `abc123`), for log lines.
+pub fn short_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// Container instance status (ContainerInstance.status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -106,7 +111,7 @@ impl ContainerInstance {
     }
     /// The short id at the end of the ARN.
     pub fn short_id(&self) -> &str {
-        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+        short_id(&self.arn)
     }
 }
 

@@ -790,6 +790,17 @@ fn validate_event(
     }
     let g = |n: &S<String>, k: &str| find(groups, n, |g| &g.name, format!("events[{i}].{k}.group"), "group", cx);
     let s = |n: &S<String>, k: &str| find(services, n, |s| &s.name, format!("events[{i}].{k}.service"), "service", cx);
+    let spot = |n: &S<String>, k: &str| -> Result<usize, ScenarioError> {
+        let group = g(n, k)?;
+        if groups[group].capacity != Capacity::Spot {
+            return Err(cx.err(
+                n.referenced,
+                format!("events[{i}].{k}.group"),
+                format!("`{}` is not a spot group", n.value),
+            ));
+        }
+        Ok(group)
+    };
     let mut kinds = Vec::new();
     if let Some(x) = &e.set_group_desired {
         let group = g(&x.group, "set_group_desired")?;
@@ -822,14 +833,7 @@ fn validate_event(
         kinds.push(EventKind::SetServiceDesired { service, desired: x.desired });
     }
     if let Some(x) = &e.interrupt_spot {
-        let group = g(&x.group, "interrupt_spot")?;
-        if groups[group].capacity != Capacity::Spot {
-            return Err(cx.err(
-                x.group.referenced,
-                format!("events[{i}].interrupt_spot.group"),
-                "only a spot group can be interrupted",
-            ));
-        }
+        let group = spot(&x.group, "interrupt_spot")?;
         if !(0.0..=1.0).contains(&x.fraction) {
             return Err(cx.err(
                 x.group.referenced,
@@ -843,14 +847,7 @@ fn validate_event(
         kinds.push(EventKind::TerminateInstances { group: g(&x.group, "terminate_instances")?, count: x.count });
     }
     if let Some(x) = &e.spot_outage {
-        let group = g(&x.group, "spot_outage")?;
-        if groups[group].capacity != Capacity::Spot {
-            return Err(cx.err(
-                x.group.referenced,
-                format!("events[{i}].spot_outage.group"),
-                "only a spot group can have an outage",
-            ));
-        }
+        let group = spot(&x.group, "spot_outage")?;
         let until = cx.dur(&x.until, &format!("events[{i}].spot_outage.until"))?;
         if until < at {
             return Err(cx.err(x.until.referenced, format!("events[{i}].spot_outage.until"), "ends before it starts"));

@@ -2,6 +2,7 @@
 
 use ballast_core::metrics::{self, Counting, Measure};
 use ballast_core::model::Snapshot;
+use ballast_core::model::short_id as short;
 use ballast_core::planner::{Mechanism, Plan};
 use ballast_sim::report::Report;
 use serde_json::{Value, json};
@@ -74,10 +75,6 @@ pub fn status_json(snap: &Snapshot) -> Value {
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
-}
-
-fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// A plan for humans: the verdict, then per step what moves and why.

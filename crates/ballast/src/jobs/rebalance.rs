@@ -22,6 +22,7 @@ use ballast_core::planner::{self, Mechanism, Plan, ServicePlan, Verdict};
 use serde::Serialize;
 
 use crate::exec::{Exec, ExecError};
+use ballast_core::model::short_id as short;
 
 /// The tag a surged service carries (value: its desired count before the surge).
 pub const SURGE_TAG: &str = "ballast:surge";
@@ -175,10 +176,6 @@ fn list(arns: &[String]) -> String {
         s.push(format!("and {} more", arns.len() - 5));
     }
     s.join(", ")
-}
-
-fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 fn run_moves(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result<(), ExecError> {
