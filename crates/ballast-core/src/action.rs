@@ -84,9 +84,43 @@ pub enum Action {
         /// Tag key.
         key: String,
     },
+    /// Auto Scaling SetDesiredCapacity.
+    SetGroupDesired {
+        /// Auto Scaling group name.
+        group: String,
+        /// New desired capacity.
+        desired: u32,
+        /// HonorCooldown: refused (not an error) while the group's cooldown runs.
+        honor_cooldown: bool,
+        /// Why.
+        reason: String,
+    },
+    /// Auto Scaling TerminateInstanceInAutoScalingGroup.
+    TerminateInstance {
+        /// EC2 instance id.
+        ec2_instance_id: String,
+        /// ShouldDecrementDesiredCapacity (false: the group launches a replacement).
+        decrement: bool,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Action {
+    /// Every operation an action can be carried by (for the IAM policy and call accounting).
+    pub const OPERATIONS: [&'static str; 10] = [
+        "UpdateContainerInstancesState",
+        "PutAttributes",
+        "DeleteAttributes",
+        "StopTask",
+        "UpdateService",
+        "UpdateTaskProtection",
+        "TagResource",
+        "UntagResource",
+        "SetDesiredCapacity",
+        "TerminateInstanceInAutoScalingGroup",
+    ];
+
     /// The AWS API operation that carries the action.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -98,6 +132,8 @@ impl Action {
             Action::SetTaskProtection { .. } => "UpdateTaskProtection",
             Action::TagService { .. } => "TagResource",
             Action::UntagService { .. } => "UntagResource",
+            Action::SetGroupDesired { .. } => "SetDesiredCapacity",
+            Action::TerminateInstance { .. } => "TerminateInstanceInAutoScalingGroup",
         }
     }
 }
@@ -126,6 +162,14 @@ impl fmt::Display for Action {
             ),
             Action::TagService { service, key, value } => write!(f, "tag {service} {key}={value}"),
             Action::UntagService { service, key } => write!(f, "untag {service} {key}"),
+            Action::SetGroupDesired { group, desired, honor_cooldown, reason } => write!(
+                f,
+                "set group {group} desired={desired}{}: {reason}",
+                if *honor_cooldown { " (honouring its cooldown)" } else { "" }
+            ),
+            Action::TerminateInstance { ec2_instance_id, decrement, reason } => {
+                write!(f, "terminate {ec2_instance_id}{}: {reason}", if *decrement { " and lower desired" } else { "" })
+            }
         }
     }
 }

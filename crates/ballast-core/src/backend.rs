@@ -4,11 +4,28 @@
 //! time); the AWS adapter implements it over the SDK (sleeping waits). Everything above it —
 //! the executor, the jobs, the policies — is written once against this trait.
 
+use std::collections::BTreeMap;
+
 use thiserror::Error;
 
 use crate::action::Action;
 use crate::duration::Millis;
 use crate::model::Snapshot;
+
+/// One CloudWatch metric to read (GetMetricData's MetricStat).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetricQuery {
+    /// Namespace, e.g. `AWS/ECS`.
+    pub namespace: String,
+    /// Metric name.
+    pub name: String,
+    /// Dimensions (name → value).
+    pub dimensions: BTreeMap<String, String>,
+    /// Statistic: Average, Sum, Minimum, Maximum or SampleCount.
+    pub statistic: String,
+    /// Period, seconds (a multiple of 60).
+    pub period_s: u32,
+}
 
 /// What a backend call can fail with.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -49,6 +66,23 @@ pub enum BackendError {
         /// Why.
         message: String,
     },
+    /// The request conflicts with what the service is doing (Auto Scaling's
+    /// ScalingActivityInProgress during a cooldown, ResourceContention): a normal refusal.
+    #[error("{operation}: refused for now: {message}")]
+    Conflict {
+        /// The operation.
+        operation: String,
+        /// What the service said.
+        message: String,
+    },
+    /// The credentials are missing, expired or lack a permission.
+    #[error("{operation}: access denied: {message}")]
+    Denied {
+        /// The operation.
+        operation: String,
+        /// What the service said.
+        message: String,
+    },
     /// The process was killed (the simulator's crash matrix); nothing after it runs.
     #[error("process killed (crash point)")]
     Crashed,
@@ -67,6 +101,9 @@ pub trait Backend {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError>;
     /// Applies one action.
     fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError>;
+    /// The latest complete datapoint of each query (`None`: no datapoint, which is unknown,
+    /// never zero), in the order asked.
+    fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError>;
     /// The backend's clock.
     fn now(&self) -> Millis;
     /// Lets `d` pass (simulated or real).

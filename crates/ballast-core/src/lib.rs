@@ -13,6 +13,7 @@
 //! - [`action`]: the actions a plan consists of, each printable in one line.
 //! - [`backend`]: the one IO seam (`Backend`) that the simulator and the AWS adapter implement.
 //! - [`config`]: the validated rebalance configuration and seed 000's environment variables.
+//! - [`throttle`]: client-side token buckets per API throttle group.
 //! - [`duration`], [`rng`]: small shared helpers.
 
 pub mod action;
@@ -27,3 +28,4 @@ pub mod model;
 pub mod placement;
 pub mod planner;
 pub mod rng;
+pub mod throttle;

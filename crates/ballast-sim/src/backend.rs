@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError};
+use ballast_core::backend::{Backend, BackendError, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Task, TaskDefinition, TaskStatus,
@@ -13,6 +13,9 @@ use ballast_core::model::{
 
 use crate::engine::{InstState, Sim};
 use crate::scheduler::TState;
+
+/// An Auto Scaling group's default cooldown.
+pub const GROUP_COOLDOWN: Millis = Millis::secs(300);
 
 /// Attempts per call, as the AWS SDK's standard retry mode (3).
 pub const SDK_ATTEMPTS: u32 = 3;
@@ -282,6 +285,45 @@ impl Sim {
                 let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
                 self.svcs[s].tags.remove(key);
             }
+            Action::SetGroupDesired { group, desired, honor_cooldown, .. } => {
+                let g = self.sc.groups.iter().position(|x| &x.name == group).ok_or_else(|| nf(group))?;
+                let spec = &self.sc.groups[g];
+                if *desired < spec.min || *desired > spec.max {
+                    return Err(BackendError::Invalid {
+                        operation: op,
+                        message: format!("ValidationError: desired {desired} is outside [{}, {}]", spec.min, spec.max),
+                    });
+                }
+                if *honor_cooldown && self.now < self.groups[g].cooldown_until {
+                    return Err(BackendError::Conflict {
+                        operation: op,
+                        message: "ScalingActivityInProgress: the group's cooldown has not ended".into(),
+                    });
+                }
+                self.groups[g].desired = *desired;
+                self.groups[g].cooldown_until = self.now + GROUP_COOLDOWN;
+                self.fill_group_by(g, crate::engine::Cause::Policy);
+            }
+            Action::TerminateInstance { ec2_instance_id, decrement, .. } => {
+                let n = self
+                    .insts
+                    .iter()
+                    .position(|i| &i.ec2_id == ec2_instance_id && i.state != InstState::Gone)
+                    .ok_or_else(|| nf(ec2_instance_id))?;
+                let g = self.insts[n].group;
+                if *decrement {
+                    if self.groups[g].desired <= self.sc.groups[g].min {
+                        return Err(BackendError::Invalid {
+                            operation: op,
+                            message: "ValidationError: decrementing would take the group below its minimum".into(),
+                        });
+                    }
+                    self.groups[g].desired -= 1;
+                }
+                self.groups[g].cooldown_until = self.now + GROUP_COOLDOWN;
+                self.terminate(n, crate::engine::Cause::Policy);
+                self.fill_group(g);
+            }
         }
         // The scheduler reacts at once (same instant), as ECS does within seconds.
         self.reconcile();
@@ -299,7 +341,7 @@ impl Backend for SimBackend<'_> {
             });
         }
         let snap = self.sim.snapshot();
-        let (ni, ns, nt) = (snap.instances.len(), snap.services.len(), snap.tasks.len());
+        let (ni, ns) = (snap.instances.len(), snap.services.len());
         // As the AWS adapter reads a cluster: lists paginated at 100, describes batched at
         // 100 instances / 10 services / 100 tasks, each task definition described once.
         for _ in 0..Self::pages(ni, 100) {
@@ -314,10 +356,13 @@ impl Backend for SimBackend<'_> {
         for _ in 0..ns.div_ceil(10) {
             self.call("DescribeServices")?;
         }
-        for _ in 0..Self::pages(nt, 100) {
+        // ListTasks asks for desiredStatus RUNNING only: tasks already being stopped are not
+        // listed (their resources are already free, ecs-behaviour.md §1.1).
+        let live = snap.tasks.iter().filter(|t| t.is_live()).count();
+        for _ in 0..Self::pages(live, 100) {
             self.call("ListTasks")?;
         }
-        for _ in 0..nt.div_ceil(100) {
+        for _ in 0..live.div_ceil(100) {
             self.call("DescribeTasks")?;
         }
         let defs: BTreeMap<String, ()> = snap.services.iter().map(|s| (s.task_definition.arn.clone(), ())).collect();
@@ -337,6 +382,17 @@ impl Backend for SimBackend<'_> {
                 what: format!("cluster {cluster}"),
             });
         }
+        if let Action::StopTask { task_arn, .. } = action {
+            // As the AWS adapter: scale-in protection is read right before a stop, and a
+            // protected task is never stopped.
+            self.call("GetTaskProtection")?;
+            if self.sim.tasks.iter().any(|t| &t.arn == task_arn && t.protected_until > self.sim.now) {
+                return Err(BackendError::Invalid {
+                    operation: "StopTask".into(),
+                    message: format!("task {task_arn} has scale-in protection; ballast never stops a protected task"),
+                });
+            }
+        }
         self.call(action.operation())?;
         if !self.acted {
             // The bound from this state (the run's first mutating call); the report keeps
@@ -353,6 +409,14 @@ impl Backend for SimBackend<'_> {
             return Err(BackendError::Crashed);
         }
         Ok(())
+    }
+
+    fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
+        // GetMetricData takes up to 500 queries per call.
+        for _ in 0..queries.len().div_ceil(500) {
+            self.call("GetMetricData")?;
+        }
+        Ok(queries.iter().map(|q| self.sim.metric_value(q)).collect())
     }
 
     fn now(&self) -> Millis {

@@ -69,6 +69,9 @@ pub struct Group {
     pub blocked_until: Millis,
     /// Round-robin index over instance types.
     pub next_type: usize,
+    /// A SetDesiredCapacity with HonorCooldown is refused until then (the group's default
+    /// cooldown, 300 s, after the last scaling activity a policy started).
+    pub cooldown_until: Millis,
 }
 
 /// Who caused a task to stop.
@@ -156,7 +159,12 @@ impl Sim {
             groups: sc
                 .groups
                 .iter()
-                .map(|g| Group { desired: g.desired, blocked_until: Millis(0), next_type: 0 })
+                .map(|g| Group {
+                    desired: g.desired,
+                    blocked_until: Millis(0),
+                    next_type: 0,
+                    cooldown_until: Millis(0),
+                })
                 .collect(),
             svcs: vec![],
             tasks: vec![],
@@ -342,6 +350,11 @@ impl Sim {
 
     /// Launches or terminates instances until the group matches its desired capacity.
     pub(crate) fn fill_group(&mut self, g: usize) {
+        self.fill_group_by(g, Cause::Scenario);
+    }
+
+    /// As [`Sim::fill_group`]; instances scaled in are charged to `cause`.
+    pub(crate) fn fill_group_by(&mut self, g: usize, cause: Cause) {
         let members = self.group_members(g);
         let desired = self.groups[g].desired as usize;
         if members.len() < desired {
@@ -356,7 +369,7 @@ impl Sim {
         } else if members.len() > desired {
             for _ in desired..members.len() {
                 let Some(n) = self.scale_in_victim(g) else { break };
-                self.terminate(n, Cause::Scenario);
+                self.terminate(n, cause);
             }
         }
     }

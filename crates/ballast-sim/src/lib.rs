@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod catalogue;
+pub mod cloudwatch;
 pub mod driver;
 pub mod engine;
 pub mod generate;

@@ -1,0 +1,128 @@
+//! The simulated CloudWatch (SPEC.md, "Scenario format v1"): the scenario's `metrics:` series
+//! of source `cloudwatch`, the `AWS/ECS` cluster and service metrics from the simulated
+//! reservations and `utilization`, and for each `spot` group the `AWS/EC2Spot` fleet metrics
+//! (dimension `FleetRequestId` = the group's name).
+//!
+//! Choices (docs/simulator.md): a scenario series is a step function and the latest complete
+//! datapoint is its value one period ago (at time 0 there is none: unknown); the `AWS/ECS`
+//! and `AWS/EC2Spot` metrics are the state at the moment of the call. Reservation and
+//! utilisation metrics count ACTIVE and DRAINING instances, as ECS does (ecs-behaviour.md §8),
+//! and are emitted only while something runs.
+
+use ballast_core::backend::MetricQuery;
+use ballast_core::duration::Millis;
+
+use crate::engine::{InstState, Sim};
+use crate::scenario::Capacity;
+use crate::scheduler::TState;
+
+impl Sim {
+    /// The latest complete datapoint of one query, or `None` (unknown).
+    pub fn metric_value(&self, q: &MetricQuery) -> Option<f64> {
+        match q.namespace.as_str() {
+            "AWS/ECS" => self.ecs_metric(q),
+            "AWS/EC2Spot" => self.spot_metric(q),
+            _ => self.series_value(q),
+        }
+    }
+
+    fn series_value(&self, q: &MetricQuery) -> Option<f64> {
+        let s = self.sc.metrics.iter().find(|m| {
+            m.source == "cloudwatch"
+                && m.namespace.as_deref() == Some(q.namespace.as_str())
+                && m.name.as_deref() == Some(q.name.as_str())
+                && m.dimensions == q.dimensions
+        })?;
+        let at = self.now.0.checked_sub(Millis::secs(q.period_s.max(60) as u64).0).map(Millis)?;
+        s.points.iter().rev().find(|(t, _)| *t <= at).map(|(_, v)| *v)
+    }
+
+    fn ecs_metric(&self, q: &MetricQuery) -> Option<f64> {
+        if q.dimensions.get("ClusterName") != Some(&self.sc.cluster) {
+            return None;
+        }
+        let counted: Vec<usize> = (0..self.insts.len())
+            .filter(|&n| matches!(self.insts[n].state, InstState::Active | InstState::Draining))
+            .collect();
+        let running = |t: &crate::scheduler::SimTask| matches!(t.state, TState::Running | TState::Pending);
+        let (mut reg_cpu, mut reg_mem, mut res_cpu, mut res_mem, mut used_cpu, mut used_mem) =
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        match q.dimensions.get("ServiceName") {
+            None => {
+                for &n in &counted {
+                    let node = &self.cs.nodes[n];
+                    reg_cpu += node.registered.cpu as f64;
+                    reg_mem += node.registered.memory as f64;
+                }
+                for t in self.tasks.iter().filter(|t| running(t) && counted.contains(&t.node)) {
+                    let (cpu, mem, (uc, um)) = self.task_load(t);
+                    res_cpu += cpu;
+                    res_mem += mem;
+                    used_cpu += cpu * uc;
+                    used_mem += mem * um;
+                }
+                if res_cpu == 0.0 && res_mem == 0.0 {
+                    return None;
+                }
+                match q.name.as_str() {
+                    "CPUReservation" => Some(100.0 * res_cpu / reg_cpu.max(1.0)),
+                    "MemoryReservation" => Some(100.0 * res_mem / reg_mem.max(1.0)),
+                    "CPUUtilization" => Some(100.0 * used_cpu / reg_cpu.max(1.0)),
+                    "MemoryUtilization" => Some(100.0 * used_mem / reg_mem.max(1.0)),
+                    _ => None,
+                }
+            }
+            Some(service) => {
+                let s = self.svcs.iter().position(|x| &x.name == service)?;
+                for t in self.tasks.iter().filter(|t| running(t) && t.service == Some(s)) {
+                    let (cpu, mem, (uc, um)) = self.task_load(t);
+                    res_cpu += cpu;
+                    res_mem += mem;
+                    used_cpu += cpu * uc;
+                    used_mem += mem * um;
+                }
+                if res_cpu == 0.0 && res_mem == 0.0 {
+                    return None;
+                }
+                match q.name.as_str() {
+                    "CPUUtilization" => Some(100.0 * used_cpu / res_cpu.max(1.0)),
+                    "MemoryUtilization" => Some(100.0 * used_mem / res_mem.max(1.0)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn task_load(&self, t: &crate::scheduler::SimTask) -> (f64, f64, (f64, f64)) {
+        match (t.service, t.standalone) {
+            (Some(s), _) => {
+                let sv = &self.svcs[s];
+                (sv.spec.cpu as f64, sv.spec.memory as f64, sv.utilization)
+            }
+            (None, Some(k)) => {
+                let sp = &self.standalone_specs[k];
+                (sp.cpu as f64, sp.memory as f64, (0.5, 0.5))
+            }
+            _ => (0.0, 0.0, (0.0, 0.0)),
+        }
+    }
+
+    fn spot_metric(&self, q: &MetricQuery) -> Option<f64> {
+        let fleet = q.dimensions.get("FleetRequestId")?;
+        let g = self.sc.groups.iter().position(|g| &g.name == fleet && g.capacity == Capacity::Spot)?;
+        let target = self.groups[g].desired as f64;
+        let fulfilled = self
+            .group_members(g)
+            .into_iter()
+            .filter(|&n| {
+                matches!(self.insts[n].state, InstState::Active | InstState::Draining) && !self.insts[n].notice
+            })
+            .count() as f64;
+        match q.name.as_str() {
+            "TargetCapacity" => Some(target),
+            "FulfilledCapacity" => Some(fulfilled),
+            "PendingCapacity" => Some((target - fulfilled).max(0.0)),
+            _ => None,
+        }
+    }
+}
