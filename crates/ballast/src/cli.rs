@@ -22,9 +22,16 @@ pub struct Global {
     /// A ballast.yaml (default: ./ballast.yaml if present).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Where clusters live: `sim` (the built-in simulator, with --scenario).
+    /// Where clusters live: `aws` (the real API) or `sim` (the built-in simulator, with
+    /// --scenario). Default: `sim` when --scenario is given, else `aws`.
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendKind>,
+    /// AWS Region (default: AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// An AWS-compatible endpoint for every service (e.g. a local emulator).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -33,6 +40,8 @@ pub struct Global {
 /// Backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {
+    /// Real clusters through the AWS API (the standard credential chain).
+    Aws,
     /// The built-in ECS simulator (needs --scenario).
     Sim,
 }
@@ -61,6 +70,19 @@ pub enum Command {
     Run(RunArgs),
     /// Check a configuration (and a scenario); exit 2 with file:line:col on error.
     Validate(ValidateArgs),
+    /// The least-privilege IAM policy (JSON) for the configuration's jobs and clusters.
+    IamPolicy(IamPolicyArgs),
+}
+
+/// `iam-policy`.
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// Scope the ARNs to this account id (default `*`).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Scope to this cluster only (default: the configured clusters, or any tagged one).
+    #[arg(long)]
+    pub cluster: Option<String>,
 }
 
 /// `simulate`.
@@ -86,7 +108,8 @@ pub struct SimulateArgs {
 /// `status` and `plan`.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Cluster name (default: every configured cluster, or the scenario's).
+    /// Cluster name (default: every configured cluster and every cluster tagged
+    /// `ballast:enabled=true`, or the scenario's).
     #[arg(long)]
     pub cluster: Option<String>,
     /// The simulated cluster (with --backend sim).
@@ -121,6 +144,10 @@ pub struct RunArgs {
     /// Plan and print the actions without sending them.
     #[arg(long)]
     pub dry_run: bool,
+    /// The whole run must end within this (each cluster's share starts when it does);
+    /// no disruptive step starts that could not finish or be undone in time.
+    #[arg(long, default_value = "14m")]
+    pub deadline: String,
 }
 
 /// `validate`.

@@ -12,14 +12,48 @@ use crate::error::{AppError, Result};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default)]
     clusters: BTreeMap<String, RawClusterConfig>,
+    discover: Option<Discover>,
+}
+
+/// Clusters that opt in with a tag (`discover:` in `ballast.yaml`). They run with the
+/// defaults (and seed 000's environment variables).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discover {
+    /// The tag key (default `ballast:enabled`).
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// The tag value (default `true`; `null` = any value).
+    #[serde(default = "default_value")]
+    pub value: Option<String>,
+}
+
+fn default_tag() -> String {
+    DEFAULT_TAG.into()
+}
+
+fn default_value() -> Option<String> {
+    Some("true".into())
+}
+
+/// The opt-in tag key used when no cluster is named anywhere.
+pub const DEFAULT_TAG: &str = "ballast:enabled";
+
+impl Default for Discover {
+    fn default() -> Self {
+        Discover { tag: default_tag(), value: default_value() }
+    }
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Per cluster, in name order.
     pub clusters: BTreeMap<String, RebalanceConfig>,
+    /// Clusters found by tag, if asked for.
+    pub discover: Option<Discover>,
 }
 
 /// Seed 000's environment variables from the process environment.
@@ -57,7 +91,12 @@ pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
         })?;
         clusters.insert(name, cfg);
     }
-    Ok(Config { clusters })
+    if clusters.is_empty() && raw.discover.is_none() {
+        return Err(AppError::Input(format!(
+            "{file}: names no cluster and no `discover:` tag; add `clusters: {{<name>: {{}}}}` or `discover: {{tag: {DEFAULT_TAG}}}` (see docs/configuration.md)"
+        )));
+    }
+    Ok(Config { clusters, discover: raw.discover })
 }
 
 /// Loads `path`: a `ballast.yaml` file (a directory of seed 003 definitions is the autoscale

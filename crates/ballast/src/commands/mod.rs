@@ -1,5 +1,6 @@
 //! One function per command; [`dispatch`] picks it.
 
+pub mod aws;
 pub mod cluster;
 pub mod demo;
 pub mod simulate;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ballast_core::config::RebalanceConfig;
 use ballast_sim::Scenario;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BackendKind, Cli, Command};
 use crate::config_file::{self, Config};
 use crate::error::{AppError, Result};
 
@@ -20,10 +21,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => demo::run(),
         Command::Simulate(a) => simulate::run(&a, g.config.as_deref()),
+        Command::Status(a) if on_aws(&a, &g)? => aws::status(&a, &g),
         Command::Status(a) => cluster::status(&a, &g),
+        Command::Plan(a) if on_aws(&a, &g)? => aws::plan(&a, &g),
         Command::Plan(a) => cluster::plan(&a, &g),
+        Command::Run(a) if on_aws(&a.target, &g)? => aws::run(&a, &g),
         Command::Run(a) => cluster::run(&a, &g),
         Command::Validate(a) => validate::run(&a, g.config.as_deref()),
+        Command::IamPolicy(a) => aws::iam_policy(&a, &g),
+    }
+}
+
+/// Whether a cluster command goes to AWS: `--backend aws`, or no backend and no scenario.
+fn on_aws(a: &crate::cli::ClusterArgs, g: &crate::cli::Global) -> Result<bool> {
+    match (g.backend, &a.scenario) {
+        (Some(BackendKind::Aws), Some(_)) => {
+            Err(AppError::Input("--scenario goes with --backend sim, not --backend aws".into()))
+        }
+        (Some(BackendKind::Aws), None) | (None, None) => Ok(true),
+        (Some(BackendKind::Sim), None) => Err(AppError::Input(
+            "--backend sim needs --scenario FILE (the simulated cluster; see SPEC.md, Scenario format v1)".into(),
+        )),
+        (_, Some(_)) => Ok(false),
     }
 }
 

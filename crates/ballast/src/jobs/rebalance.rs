@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 
 use ballast_core::action::Action;
+use ballast_core::backend::BackendError;
 use ballast_core::config::{Method, RebalanceConfig};
 use ballast_core::duration::Millis;
 use ballast_core::model::{InstanceStatus, Snapshot, attr};
@@ -307,11 +308,19 @@ fn stops(ex: &mut Exec, cfg: &RebalanceConfig, step: &ServicePlan) -> Result<usi
         if healthy <= svc.min_healthy_tasks() || !s.tasks.iter().any(|t| t.arn == m.task_arn && t.is_live()) {
             break;
         }
-        ex.apply(Action::StopTask {
+        match ex.apply(Action::StopTask {
             task_arn: m.task_arn.clone(),
             reason: format!("ballast: rebalance; replacement expected on {}", short(&m.to)),
-        })?;
-        n += 1;
+        }) {
+            Ok(()) => n += 1,
+            // Scale-in protected (someone protected it since the snapshot) or already gone:
+            // never forced; the next plan chooses again.
+            Err(ExecError::Backend(e @ (BackendError::Invalid { .. } | BackendError::NotFound { .. }))) => {
+                tracing::warn!(task = short(&m.task_arn), "not stopped: {e}");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
     }
     // Wait until the service is whole again before the next step.
     let start = ex.now();
@@ -376,7 +385,10 @@ fn run_drains(ex: &mut Exec, cfg: &RebalanceConfig, out: &mut Outcome) -> Result
         out.steps += 1;
         out.restarts += moved;
         timeout = Millis(timeout.0 / 2);
-        ex.sleep(Millis::secs(60))?;
+        // Let the cluster settle before the next evaluation; no wait after the last drain.
+        if drained < cfg.drain.max_instances && evaluations <= cfg.drain.max_retry {
+            ex.sleep(Millis::secs(60))?;
+        }
     }
     Ok(())
 }

@@ -108,9 +108,20 @@ fn bad_input_exits_2_with_a_position() {
     assert_eq!(o.status.code(), Some(2));
     let o = ballast(&["simulate", "--scenario", "/nonexistent/x.yaml"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = ballast(&["status"]);
+    let o = ballast(&["status", "--backend", "sim"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--scenario"), "{}", stderr(&o));
+    let o = ballast(&["status", "--backend", "aws", "--scenario", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    // On AWS with no Region anywhere: exit 2, naming --region.
+    let o = ballast_env(
+        &["status"],
+        &[("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--region"), "{}", stderr(&o));
+    let o = ballast(&["run", "--region", "us-east-1", "--deadline", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = ballast(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -1,0 +1,138 @@
+//! The least-privilege IAM policy for a configuration: exactly the operations of
+//! [`crate::calls::OPERATIONS`] that the configured jobs need, scoped to the clusters' ARNs
+//! where ECS supports resource-level permissions (docs/aws.md, "IAM").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::calls::{Need, OPERATIONS, Scope};
+
+/// What the policy is for.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFor {
+    /// The clusters by name; `None` = clusters found by tag (any cluster in the account).
+    pub clusters: Option<Vec<String>>,
+    /// The Auto Scaling groups the autoscale and spot-fallback jobs act on.
+    pub groups: Vec<String>,
+    /// Region (`*` when not given).
+    pub region: Option<String>,
+    /// Account id (`*` when not given).
+    pub account: Option<String>,
+    /// The needs of the configured jobs ([`Need::Read`] is always added).
+    pub needs: BTreeSet<Need>,
+}
+
+impl PolicyFor {
+    /// Every need, as the whole set of jobs would have (for tests and the `all` view).
+    pub fn all_needs(mut self) -> PolicyFor {
+        self.needs = [Need::Read, Need::Discover, Need::Rebalance, Need::Scale].into_iter().collect();
+        self
+    }
+
+    fn arn(&self, service: &str, rest: &str) -> String {
+        format!(
+            "arn:aws:{service}:{}:{}:{rest}",
+            self.region.as_deref().unwrap_or("*"),
+            self.account.as_deref().unwrap_or("*")
+        )
+    }
+
+    fn cluster_names(&self) -> Vec<String> {
+        self.clusters.clone().unwrap_or_else(|| vec!["*".into()])
+    }
+
+    fn resources(&self, scope: Scope) -> Vec<String> {
+        let per = |f: &dyn Fn(&str) -> String| self.cluster_names().iter().map(|c| f(c)).collect::<Vec<_>>();
+        match scope {
+            Scope::Cluster => per(&|c| self.arn("ecs", &format!("cluster/{c}"))),
+            Scope::ContainerInstance => per(&|c| self.arn("ecs", &format!("container-instance/{c}/*"))),
+            Scope::Service => per(&|c| self.arn("ecs", &format!("service/{c}/*"))),
+            Scope::Task => per(&|c| self.arn("ecs", &format!("task/{c}/*"))),
+            Scope::AnyInCluster | Scope::Any => vec!["*".into()],
+            Scope::AutoScalingGroup if self.groups.is_empty() => {
+                vec![self.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")]
+            }
+            Scope::AutoScalingGroup => self
+                .groups
+                .iter()
+                .map(|g| self.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{g}")))
+                .collect(),
+        }
+    }
+}
+
+/// The operations (as `prefix:Name`) a configuration needs.
+pub fn actions(p: &PolicyFor) -> BTreeSet<String> {
+    let mut needs = p.needs.clone();
+    needs.insert(Need::Read);
+    OPERATIONS.iter().filter(|o| needs.contains(&o.need)).map(|o| format!("{}:{}", o.prefix, o.name)).collect()
+}
+
+fn sid(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Cluster => "EcsClusters",
+        Scope::ContainerInstance => "EcsContainerInstances",
+        Scope::Service => "EcsServices",
+        Scope::Task => "EcsTasks",
+        Scope::AnyInCluster => "EcsListsInClusters",
+        Scope::Any => "NoResourceLevelPermissions",
+        Scope::AutoScalingGroup => "AutoScalingGroups",
+    }
+}
+
+/// The policy document.
+pub fn policy(p: &PolicyFor) -> Value {
+    let wanted = actions(p);
+    let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
+    for o in OPERATIONS {
+        let name = format!("{}:{}", o.prefix, o.name);
+        if wanted.contains(&name) {
+            by_scope.entry(o.scope).or_default().push(name);
+        }
+    }
+    let statements: Vec<Value> = by_scope
+        .into_iter()
+        .map(|(scope, mut acts)| {
+            acts.sort();
+            let mut st = json!({"Sid": sid(scope), "Effect": "Allow", "Action": acts, "Resource": p.resources(scope)});
+            if scope == Scope::AnyInCluster && p.clusters.is_some() {
+                st["Condition"] = json!({"ArnEquals": {"ecs:cluster": p.resources(Scope::Cluster)}});
+            }
+            st
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn granted(doc: &Value) -> BTreeSet<String> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn grants_exactly_what_the_jobs_need() {
+        let p =
+            PolicyFor { clusters: Some(vec!["shop".into()]), region: Some("us-east-1".into()), ..Default::default() };
+        let read = granted(&policy(&p));
+        assert!(read.contains("ecs:DescribeTasks") && !read.contains("ecs:StopTask"), "{read:?}");
+        let p = PolicyFor { needs: [Need::Rebalance].into_iter().collect(), ..p };
+        let doc = policy(&p);
+        let rb = granted(&doc);
+        assert!(rb.contains("ecs:StopTask") && rb.contains("ecs:PutAttributes"));
+        assert!(!rb.contains("ecs:ListClusters") && !rb.contains("autoscaling:SetDesiredCapacity"));
+        let text = doc.to_string();
+        assert!(text.contains("arn:aws:ecs:us-east-1:*:container-instance/shop/*"), "{text}");
+        assert!(text.contains("\"ecs:cluster\""), "{text}");
+        let all = granted(&policy(&p.clone().all_needs()));
+        assert_eq!(all.len(), OPERATIONS.len());
+    }
+}

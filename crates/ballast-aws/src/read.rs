@@ -1,0 +1,426 @@
+//! Reading a whole cluster: every list paginated to the end at 100 per page, describes
+//! batched at the API's maximum (100 container instances, 10 services, 100 tasks), each task
+//! definition described once per process (they are immutable).
+//!
+//! Calls for a cluster of N instances, S services, T tasks (desiredStatus RUNNING) and D task
+//! definitions not seen before (docs/aws.md, "Calls per snapshot"):
+//! `⌈N/100⌉ + ⌈N/100⌉ + ⌈S/100⌉ + ⌈S/10⌉ + ⌈T/100⌉ + ⌈T/100⌉ + D`, each list at least one
+//! page. The simulator counts the same calls (ballast-sim `backend.rs`).
+//!
+//! Choices: only ACTIVE and DRAINING instances are kept (REGISTERING, DEREGISTERING and
+//! INACTIVE ones take no tasks and cannot be drained); tasks are listed with desiredStatus
+//! RUNNING (a task being stopped has already given its resources back, ecs-behaviour.md §1.1);
+//! an instance or task that vanishes between list and describe (a `MISSING` failure) is
+//! left out of the snapshot; task scale-in protection is not read here but right before each
+//! StopTask ([`crate::write`]), which costs one call per stop instead of ⌈T/10⌉ per snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ecs::types::{
+    ClusterField, DesiredStatus, HealthStatus, PlacementConstraintType, PlacementStrategyType, SchedulingStrategy,
+    ServiceField,
+};
+use ballast_core::backend::BackendError;
+use ballast_core::duration::Millis;
+use ballast_core::model::{
+    BinpackField, Constraint, ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Strategy,
+    Task, TaskDefinition, TaskStatus,
+};
+
+use crate::Clients;
+use crate::calls::Gate;
+use crate::errors::{failure, to};
+
+/// Reads the whole cluster.
+pub async fn snapshot(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+    defs: &mut BTreeMap<String, TaskDefinition>,
+) -> Result<Snapshot, BackendError> {
+    let taken_at = crate::wall_clock();
+    let instances = instances(c, gate, cluster).await?;
+    let mut services = services(c, gate, cluster).await?;
+    let raw_tasks = tasks(c, gate, cluster).await?;
+    let wanted: BTreeSet<String> = services
+        .iter()
+        .map(|s| s.task_definition.arn.clone())
+        .chain(raw_tasks.iter().filter_map(|t| t.task_definition_arn().map(str::to_string)))
+        .filter(|a| !a.is_empty())
+        .collect();
+    for arn in wanted {
+        if let std::collections::btree_map::Entry::Vacant(slot) = defs.entry(arn) {
+            let d = task_definition(c, gate, slot.key()).await?;
+            slot.insert(d);
+        }
+    }
+    for s in &mut services {
+        if let Some(d) = defs.get(&s.task_definition.arn) {
+            s.task_definition = d.clone();
+        }
+    }
+    let tasks = raw_tasks.iter().filter_map(|t| task(t, defs)).collect();
+    Ok(Snapshot { cluster: cluster.to_string(), taken_at, instances, services, tasks })
+}
+
+async fn instances(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<ContainerInstance>, BackendError> {
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        gate.pass("ListContainerInstances").await;
+        let page = c
+            .ecs
+            .list_container_instances()
+            .cluster(cluster)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(to("ListContainerInstances"))?;
+        arns.extend(page.container_instance_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut out = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(100) {
+        gate.pass("DescribeContainerInstances").await;
+        let r = c
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(to("DescribeContainerInstances"))?;
+        report_failures("DescribeContainerInstances", r.failures());
+        out.extend(r.container_instances().iter().filter_map(instance));
+    }
+    out.sort_by(|a, b| a.arn.cmp(&b.arn));
+    Ok(out)
+}
+
+/// Logs `failures` entries: a vanished target (`MISSING`) is expected between a list and a
+/// describe and is left out; anything else is worth a warning.
+fn report_failures(op: &str, failures: &[aws_sdk_ecs::types::Failure]) {
+    for f in failures {
+        let e = failure(op, f.arn(), f.reason(), f.detail());
+        match e {
+            BackendError::NotFound { .. } => tracing::info!("{e}; left out of the snapshot"),
+            _ => tracing::warn!("{e}"),
+        }
+    }
+}
+
+fn resource(list: &[aws_sdk_ecs::types::Resource], name: &str) -> Option<i64> {
+    list.iter().find(|r| r.name() == Some(name)).map(|r| match (i64::from(r.integer_value()), r.long_value()) {
+        (0, 0) => r.double_value() as i64,
+        (0, l) => l,
+        (i, _) => i,
+    })
+}
+
+fn ports(list: &[aws_sdk_ecs::types::Resource]) -> impl Iterator<Item = u16> + '_ {
+    list.iter()
+        .filter(|r| r.name() == Some("PORTS"))
+        .flat_map(|r| r.string_set_value().iter().filter_map(|p| p.parse().ok()))
+}
+
+fn instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInstance> {
+    let status = match ci.status()? {
+        "ACTIVE" => InstanceStatus::Active,
+        "DRAINING" => InstanceStatus::Draining,
+        _ => return None,
+    };
+    let reg = ci.registered_resources();
+    let rem = ci.remaining_resources();
+    let mut ports_in_use: Vec<u16> = ports(reg).chain(ports(rem)).collect();
+    ports_in_use.sort_unstable();
+    ports_in_use.dedup();
+    let registered = Resources { cpu: resource(reg, "CPU").unwrap_or(0), memory: resource(reg, "MEMORY").unwrap_or(0) };
+    Some(ContainerInstance {
+        arn: ci.container_instance_arn()?.to_string(),
+        ec2_instance_id: ci.ec2_instance_id().unwrap_or_default().to_string(),
+        status,
+        agent_connected: ci.agent_connected(),
+        registered,
+        remaining: Resources {
+            cpu: resource(rem, "CPU").unwrap_or(registered.cpu),
+            memory: resource(rem, "MEMORY").unwrap_or(registered.memory),
+        },
+        ports_in_use,
+        attributes: ci
+            .attributes()
+            .iter()
+            .map(|a| (a.name().to_string(), a.value().unwrap_or("").to_string()))
+            .collect(),
+        registered_at: ci
+            .registered_at()
+            .and_then(|d| d.to_millis().ok())
+            .map_or(Millis(0), |m| Millis(m.max(0) as u64)),
+        running_tasks: ci.running_tasks_count().max(0) as u32,
+        pending_tasks: ci.pending_tasks_count().max(0) as u32,
+    })
+}
+
+async fn services(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<Service>, BackendError> {
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        gate.pass("ListServices").await;
+        let page = c
+            .ecs
+            .list_services()
+            .cluster(cluster)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(to("ListServices"))?;
+        arns.extend(page.service_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut out = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(10) {
+        gate.pass("DescribeServices").await;
+        let r = c
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(to("DescribeServices"))?;
+        report_failures("DescribeServices", r.failures());
+        out.extend(r.services().iter().filter_map(service));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn strategy(p: &aws_sdk_ecs::types::PlacementStrategy) -> Option<Strategy> {
+    match p.r#type()? {
+        PlacementStrategyType::Random => Some(Strategy::Random),
+        PlacementStrategyType::Spread => Some(Strategy::Spread(p.field().unwrap_or("instanceId").to_string())),
+        PlacementStrategyType::Binpack => match p.field()?.to_ascii_lowercase().as_str() {
+            "cpu" => Some(Strategy::Binpack(BinpackField::Cpu)),
+            "memory" => Some(Strategy::Binpack(BinpackField::Memory)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn service(s: &aws_sdk_ecs::types::Service) -> Option<Service> {
+    if s.status() != Some("ACTIVE") {
+        return None;
+    }
+    let daemon = s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon);
+    let dc = s.deployment_configuration();
+    let (min_default, max_default) = if daemon { (0, 100) } else { (100, 200) };
+    Some(Service {
+        name: s.service_name()?.to_string(),
+        arn: s.service_arn()?.to_string(),
+        daemon,
+        desired: s.desired_count().max(0) as u32,
+        running: s.running_count().max(0) as u32,
+        pending: s.pending_count().max(0) as u32,
+        strategy: s.placement_strategy().iter().filter_map(strategy).collect(),
+        constraints: s
+            .placement_constraints()
+            .iter()
+            .filter_map(|p| match p.r#type()? {
+                PlacementConstraintType::DistinctInstance => Some(Constraint::DistinctInstance),
+                PlacementConstraintType::MemberOf => Some(Constraint::MemberOf(p.expression()?.to_string())),
+                _ => None,
+            })
+            .collect(),
+        min_healthy_percent: dc.and_then(|d| d.minimum_healthy_percent()).unwrap_or(min_default).max(0) as u32,
+        max_percent: dc.and_then(|d| d.maximum_percent()).unwrap_or(max_default).max(0) as u32,
+        task_definition: TaskDefinition {
+            arn: s.task_definition().unwrap_or_default().to_string(),
+            cpu: 0,
+            memory: 0,
+            host_ports: vec![],
+        },
+        deployments: s
+            .deployments()
+            .iter()
+            .map(|d| Deployment {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                desired: d.desired_count().max(0) as u32,
+                running: d.running_count().max(0) as u32,
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
+    })
+}
+
+async fn tasks(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<aws_sdk_ecs::types::Task>, BackendError> {
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        gate.pass("ListTasks").await;
+        let page = c
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(DesiredStatus::Running)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(to("ListTasks"))?;
+        arns.extend(page.task_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut out = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(100) {
+        gate.pass("DescribeTasks").await;
+        let r = c
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(to("DescribeTasks"))?;
+        report_failures("DescribeTasks", r.failures());
+        out.extend(r.tasks().iter().cloned());
+    }
+    Ok(out)
+}
+
+fn status(s: Option<&str>) -> TaskStatus {
+    match s.unwrap_or("") {
+        "RUNNING" => TaskStatus::Running,
+        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => TaskStatus::Stopping,
+        "STOPPED" | "DELETED" => TaskStatus::Stopped,
+        _ => TaskStatus::Pending,
+    }
+}
+
+fn task(t: &aws_sdk_ecs::types::Task, defs: &BTreeMap<String, TaskDefinition>) -> Option<Task> {
+    let instance_arn = t.container_instance_arn()?.to_string();
+    let def = t.task_definition_arn().and_then(|a| defs.get(a));
+    let group = t.group().unwrap_or_default().to_string();
+    let service = group.strip_prefix("service:").map(str::to_string);
+    let last_status = status(t.last_status());
+    let mut host_ports: Vec<u16> = t
+        .containers()
+        .iter()
+        .flat_map(|c| c.network_bindings().iter().filter_map(|b| b.host_port().and_then(|p| u16::try_from(p).ok())))
+        .collect();
+    if host_ports.is_empty()
+        && let Some(d) = def
+    {
+        host_ports = d.host_ports.clone();
+    }
+    host_ports.sort_unstable();
+    host_ports.dedup();
+    let num = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
+    Some(Task {
+        arn: t.task_arn()?.to_string(),
+        group,
+        started_by: t.started_by().map(str::to_string),
+        service,
+        instance_arn,
+        last_status,
+        desired_status: status(t.desired_status()),
+        cpu: num(t.cpu()).or(def.map(|d| d.cpu)).unwrap_or(0),
+        memory: num(t.memory()).or(def.map(|d| d.memory)).unwrap_or(0),
+        host_ports,
+        healthy: last_status == TaskStatus::Running && t.health_status() != Some(&HealthStatus::Unhealthy),
+        protected: false,
+        utilization: None,
+    })
+}
+
+/// One task definition, reduced to what placement needs: reserved CPU and memory at task
+/// level, else the containers' sum (memoryReservation, else memory), and the host ports.
+pub async fn task_definition(c: &Clients, gate: &Gate, arn: &str) -> Result<TaskDefinition, BackendError> {
+    gate.pass("DescribeTaskDefinition").await;
+    let r = c.ecs.describe_task_definition().task_definition(arn).send().await.map_err(to("DescribeTaskDefinition"))?;
+    let Some(d) = r.task_definition() else {
+        return Err(BackendError::NotFound { operation: "DescribeTaskDefinition".into(), what: arn.to_string() });
+    };
+    let host_mode = d.network_mode().map(|m| m.as_str()) == Some("host");
+    let containers = d.container_definitions();
+    let sum_cpu: i64 = containers.iter().map(|c| i64::from(c.cpu())).sum();
+    let sum_mem: i64 = containers.iter().map(|c| i64::from(c.memory_reservation().or(c.memory()).unwrap_or(0))).sum();
+    let num = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
+    let mut host_ports: Vec<u16> = containers
+        .iter()
+        .flat_map(|c| c.port_mappings())
+        .filter_map(|p| if host_mode { p.host_port().or(p.container_port()) } else { p.host_port() })
+        .filter(|&p| p > 0)
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect();
+    host_ports.sort_unstable();
+    host_ports.dedup();
+    Ok(TaskDefinition {
+        arn: arn.to_string(),
+        cpu: num(d.cpu()).unwrap_or(sum_cpu),
+        memory: num(d.memory()).unwrap_or(sum_mem),
+        host_ports,
+    })
+}
+
+/// The names of the ACTIVE clusters tagged `key` (with `value`, when given).
+pub async fn discover(c: &Clients, gate: &Gate, key: &str, value: Option<&str>) -> Result<Vec<String>, BackendError> {
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        gate.pass("ListClusters").await;
+        let page = c
+            .ecs
+            .list_clusters()
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(to("ListClusters"))?;
+        arns.extend(page.cluster_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in arns.chunks(100) {
+        gate.pass("DescribeClusters").await;
+        let r = c
+            .ecs
+            .describe_clusters()
+            .set_clusters(Some(chunk.to_vec()))
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .map_err(to("DescribeClusters"))?;
+        for cl in r.clusters() {
+            let tagged = cl.tags().iter().any(|t| t.key() == Some(key) && value.is_none_or(|v| t.value() == Some(v)));
+            if tagged
+                && cl.status() == Some("ACTIVE")
+                && let Some(n) = cl.cluster_name()
+            {
+                out.push(n.to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

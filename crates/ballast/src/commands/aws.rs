@@ -1,0 +1,199 @@
+//! `status`, `plan`, `run` and `iam-policy` against real clusters through the AWS API.
+//!
+//! Which clusters: `--cluster NAME`, else every cluster the configuration names plus, when
+//! it has a `discover:` section (or when there is no configuration at all), every ACTIVE
+//! cluster tagged `ballast:enabled=true`. Each cluster is handled on its own: one that fails
+//! is named on stderr and the others go on (exit 3, or 1 when every cluster failed).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ballast_aws::iam::{self, PolicyFor};
+use ballast_aws::{AwsBackend, AwsOptions};
+use ballast_core::backend::Backend;
+use ballast_core::config::RebalanceConfig;
+use ballast_core::duration::{Millis, parse_duration};
+use serde_json::{Value, json};
+
+use crate::cli::{ClusterArgs, Global, IamPolicyArgs, Job, RunArgs};
+use crate::config_file::{self, Config, Discover};
+use crate::error::{AppError, Result};
+use crate::exec::Exec;
+use crate::jobs::rebalance;
+use crate::render;
+
+/// The clusters to act on, each with its configuration, and the connection.
+struct Targets {
+    backend: AwsBackend,
+    clusters: Vec<(String, RebalanceConfig)>,
+}
+
+fn defaults() -> Result<RebalanceConfig> {
+    let env = config_file::env_settings()?;
+    RebalanceConfig::from_raw(None, &env).map_err(AppError::Input)
+}
+
+fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
+    let cfg = super::load_config(g.config.as_deref())?;
+    let opts = AwsOptions { region: g.region.clone(), endpoint_url: g.endpoint_url.clone() };
+    let mut backend = ballast_aws::connect(&opts).map_err(AppError::Input)?;
+    let mut clusters: BTreeMap<String, RebalanceConfig> = BTreeMap::new();
+    if let Some(name) = cluster {
+        let c = cfg.as_ref().and_then(|c| c.clusters.get(name).cloned()).map_or_else(defaults, Ok)?;
+        clusters.insert(name.to_string(), c);
+    } else {
+        let cfg = cfg.unwrap_or_else(|| Config { discover: Some(Discover::default()), ..Config::default() });
+        clusters.extend(cfg.clusters.clone());
+        if let Some(d) = &cfg.discover {
+            let found = backend
+                .discover(&d.tag, d.value.as_deref())
+                .map_err(|e| AppError::Runtime(format!("finding clusters tagged {}: {e}", d.tag)))?;
+            let d = defaults()?;
+            for name in found {
+                clusters.entry(name).or_insert_with(|| d.clone());
+            }
+        }
+        if clusters.is_empty() {
+            return Err(AppError::Input(format!(
+                "no cluster to act on: pass --cluster NAME, name clusters in ballast.yaml, or tag clusters {}=true",
+                cfg.discover.map_or(config_file::DEFAULT_TAG.to_string(), |d| d.tag)
+            )));
+        }
+    }
+    Ok(Targets { backend, clusters: clusters.into_iter().collect() })
+}
+
+/// Runs `f` for each cluster; returns the successes and maps failures to exit 1 or 3.
+fn each<T>(
+    t: &mut Targets,
+    mut f: impl FnMut(&mut AwsBackend, &str, &RebalanceConfig) -> std::result::Result<T, String>,
+) -> (Vec<T>, Vec<(String, String)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (name, cfg) in &t.clusters {
+        match f(&mut t.backend, name, cfg) {
+            Ok(v) => ok.push(v),
+            Err(e) => {
+                tracing::error!(cluster = %name, "{e}");
+                failed.push((name.clone(), e));
+            }
+        }
+    }
+    (ok, failed)
+}
+
+fn finish(total: usize, failed: &[(String, String)]) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = failed.iter().map(|(c, e)| format!("cluster {c}: {e}")).collect();
+    if failed.len() == total {
+        Err(AppError::Runtime(names.join("; ")))
+    } else {
+        Err(AppError::Partial(format!("{} of {total} cluster(s) failed: {}", failed.len(), names.join("; "))))
+    }
+}
+
+fn errors_json(failed: &[(String, String)]) -> Value {
+    Value::Array(failed.iter().map(|(c, e)| json!({"cluster": c, "error": e})).collect())
+}
+
+/// `ballast status` on AWS.
+pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
+    let mut t = targets(a.cluster.as_deref(), g)?;
+    let total = t.clusters.len();
+    let (snaps, failed) = each(&mut t, |b, name, _| b.snapshot(name).map_err(|e| e.to_string()));
+    if a.json {
+        let v = json!({"clusters": snaps.iter().map(render::status_json).collect::<Vec<_>>(),
+            "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        for s in &snaps {
+            print!("{}", render::status_text(s));
+        }
+    }
+    finish(total, &failed)
+}
+
+/// `ballast plan` on AWS: a dry run of the jobs; changes nothing.
+pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
+    execute(a, g, true, Millis::mins(14), false)
+}
+
+/// `ballast run` on AWS.
+pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
+    let deadline = parse_duration(&a.deadline).map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
+    match a.job {
+        Job::Rebalance | Job::All => execute(&a.target, g, a.dry_run, deadline, true),
+    }
+}
+
+fn execute(a: &ClusterArgs, g: &Global, dry_run: bool, budget: Millis, is_run: bool) -> Result<()> {
+    let mut t = targets(a.cluster.as_deref(), g)?;
+    let total = t.clusters.len();
+    let end = t.backend.now() + budget;
+    let (outs, failed) = each(&mut t, |b, name, cfg| {
+        if !cfg.enabled {
+            return Ok(json!({"cluster": name, "skipped": "rebalance is disabled for this cluster"}));
+        }
+        let left = end - b.now();
+        let mut ex = Exec::new(b, name, dry_run, left);
+        let before = if a.json { None } else { Some(ex.snapshot().map_err(|e| e.to_string())?) };
+        let outcome = rebalance::run(&mut ex, cfg).map_err(|e| e.to_string())?;
+        let done = std::mem::take(&mut ex.done);
+        let after = if dry_run { None } else { Some(ex.snapshot().map_err(|e| e.to_string())?) };
+        if let Some(before) = &before {
+            print!("{}", render::plan_text(&outcome.plan, before));
+            for r in &outcome.recovered {
+                println!("  recovered: {r}");
+            }
+            for d in &done {
+                println!("  {}{}", if d.dry_run { "would: " } else { "" }, d.text);
+            }
+            if let Some(why) = &outcome.stopped_early {
+                println!("  stopped early: {why}");
+            }
+            if let Some(s) = &after {
+                println!("{} restart(s) in {} step(s); now:", outcome.restarts, outcome.steps);
+                print!("{}", render::status_text(s));
+            }
+        }
+        let mut v = json!({"cluster": name, "dry_run": dry_run, "plan": outcome.plan, "actions": done});
+        if is_run {
+            v["outcome"] = json!(outcome);
+        }
+        if let Some(s) = &after {
+            v["status_after"] = render::status_json(s);
+        }
+        Ok(v)
+    });
+    if a.json {
+        let v = json!({"clusters": outs, "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    }
+    finish(total, &failed)
+}
+
+/// `ballast iam-policy`: needs no AWS connection.
+pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
+    let cfg = super::load_config(g.config.as_deref())?;
+    let mut needs = BTreeSet::new();
+    let clusters = match (&a.cluster, &cfg) {
+        (Some(c), _) => Some(vec![c.clone()]),
+        (None, Some(cfg)) if cfg.discover.is_none() => Some(cfg.clusters.keys().cloned().collect()),
+        _ => None,
+    };
+    if clusters.is_none() {
+        needs.insert(ballast_aws::calls::Need::Discover);
+    }
+    let enabled = |name: &str| cfg.as_ref().and_then(|c| c.clusters.get(name)).is_none_or(|c| c.enabled);
+    let rebalancing = match &clusters {
+        Some(names) => names.iter().any(|n| enabled(n)),
+        None => true,
+    };
+    if rebalancing {
+        needs.insert(ballast_aws::calls::Need::Rebalance);
+    }
+    let p = PolicyFor { clusters, groups: vec![], region: g.region.clone(), account: a.account.clone(), needs };
+    println!("{}", serde_json::to_string_pretty(&iam::policy(&p)).expect("json"));
+    Ok(())
+}
