@@ -1,7 +1,7 @@
 """Seeds the emulator with a cluster for ballast's integration tests and prints what it made
 as JSON. The emulator's scheduler (server.py) places the service tasks.
 
-usage: python3 seed.py ENDPOINT imbalanced
+usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling
   cluster "shop" (tagged ballast:enabled=true): one m5.large-sized instance in us-east-1a
   receives service "web" (6 tasks of 256 CPU / 512 MiB, spread over AZ then instance) and a
   standalone task; then two more instances join (us-east-1b, us-east-1a), empty.
@@ -44,7 +44,9 @@ def wait_tasks(cluster, group, n):
     raise SystemExit(f"the emulator's scheduler did not place {n} tasks of {group}")
 
 
-if kind == "imbalanced":
+if kind in ("imbalanced", "imbalanced-rolling"):
+    # imbalanced-rolling: maximumPercent 100, so a deployment stops before it starts.
+    max_percent = 100 if kind == "imbalanced-rolling" else 200
     cluster = "shop"
     ecs.create_cluster(clusterName=cluster, tags=[{"key": "ballast:enabled", "value": "true"}])
     ecs.create_cluster(clusterName="other")  # not tagged: never discovered
@@ -66,7 +68,7 @@ if kind == "imbalanced":
             {"type": "spread", "field": "attribute:ecs.availability-zone"},
             {"type": "spread", "field": "instanceId"},
         ],
-        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": max_percent},
     )
     wait_tasks(cluster, "service:web", 6)
     ecs.start_task(cluster=cluster, taskDefinition="batch", containerInstances=[first["container_instance_arn"]])

@@ -4,7 +4,8 @@ emulator answer as ECS would.
 
 1. Task containers' cpu/memory are served as strings (the ECS model; the Rust SDK is strict).
 2. RegisterContainerInstance honours totalResources (real instance sizes), and tasks stay
-   RUNNING until stopped (moto advances a task one state per describe by default).
+   RUNNING until stopped (moto advances a task one state per describe by default), and
+   services keep their deployment configuration and placement strategy and constraints.
 3. UpdateTaskProtection / GetTaskProtection, which moto lacks, kept in a table.
 4. A tiny service scheduler, since moto schedules nothing: every 0.2 s each REPLICA service's
    tasks (group "service:NAME") are brought to its desired count on ACTIVE instances with
@@ -63,6 +64,29 @@ def _register_sized(self):
 
 
 ECSResponse.register_container_instance = _register_sized
+
+
+# 2b. Services keep the deploymentConfiguration, placementStrategy and placementConstraints
+# they were created with (moto drops them; ballast plans by them).
+_create_service = ECSResponse.create_service
+
+
+def _create_service_kept(self):
+    result = _create_service(self)
+    svc = result.result["service"] if hasattr(result, "result") else None
+    if svc is not None:
+        for param, attr in (
+            ("deploymentConfiguration", "deployment_configuration"),
+            ("placementStrategy", "placement_strategy"),
+            ("placementConstraints", "placement_constraints"),
+        ):
+            value = self._get_param(param)
+            if value:
+                setattr(svc, attr, value)
+    return result
+
+
+ECSResponse.create_service = _create_service_kept
 
 
 # 3. Task protection.

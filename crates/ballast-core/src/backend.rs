@@ -95,6 +95,28 @@ impl BackendError {
     }
 }
 
+/// The API calls reading one snapshot costs, by operation: for `instances` container
+/// instances, `services` services, `tasks` tasks with desiredStatus RUNNING and `new_defs`
+/// task definitions not described before. Lists page at 100 (at least one page each);
+/// describes batch at 100 instances, 10 services, 100 tasks. The AWS adapter makes exactly
+/// these calls (its tests check it) and the simulator counts them.
+pub fn snapshot_calls(instances: usize, services: usize, tasks: usize, new_defs: usize) -> BTreeMap<&'static str, u64> {
+    let pages = |n: usize, per: usize| n.div_ceil(per).max(1) as u64;
+    let batches = |n: usize, per: usize| n.div_ceil(per) as u64;
+    [
+        ("ListContainerInstances", pages(instances, 100)),
+        ("DescribeContainerInstances", batches(instances, 100)),
+        ("ListServices", pages(services, 100)),
+        ("DescribeServices", batches(services, 10)),
+        ("ListTasks", pages(tasks, 100)),
+        ("DescribeTasks", batches(tasks, 100)),
+        ("DescribeTaskDefinition", new_defs as u64),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .collect()
+}
+
 /// A cluster backend: the simulator or AWS.
 pub trait Backend {
     /// Reads the whole cluster.
@@ -108,4 +130,22 @@ pub trait Backend {
     fn now(&self) -> Millis;
     /// Lets `d` pass (simulated or real).
     fn sleep(&mut self, d: Millis) -> Result<(), BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_cost_follows_the_api_limits() {
+        let c = snapshot_calls(3, 1, 7, 2);
+        assert_eq!(c.values().sum::<u64>(), 8);
+        let c = snapshot_calls(1000, 40, 20_000, 0);
+        assert_eq!(c["ListContainerInstances"], 10);
+        assert_eq!(c["DescribeServices"], 4);
+        assert_eq!(c["ListTasks"], 200);
+        assert_eq!(c.values().sum::<u64>(), 10 + 10 + 1 + 4 + 200 + 200);
+        // An empty cluster still lists once each.
+        assert_eq!(snapshot_calls(0, 0, 0, 0).values().sum::<u64>(), 3);
+    }
 }

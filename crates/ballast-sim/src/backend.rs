@@ -2,10 +2,10 @@
 //! serve them, every call counted by operation name as a real client would make it, API
 //! faults with SDK-like retries, and crash points for the crash matrix.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, MetricQuery};
+use ballast_core::backend::{Backend, BackendError, MetricQuery, snapshot_calls};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Task, TaskDefinition, TaskStatus,
@@ -72,10 +72,6 @@ impl<'a> SimBackend<'a> {
             }
         }
         Err(last.expect("at least one attempt"))
-    }
-
-    fn pages(n: usize, per: usize) -> u64 {
-        n.div_ceil(per).max(1) as u64
     }
 }
 
@@ -341,36 +337,24 @@ impl Backend for SimBackend<'_> {
             });
         }
         let snap = self.sim.snapshot();
-        let (ni, ns) = (snap.instances.len(), snap.services.len());
-        // As the AWS adapter reads a cluster: lists paginated at 100, describes batched at
-        // 100 instances / 10 services / 100 tasks, each task definition described once.
-        for _ in 0..Self::pages(ni, 100) {
-            self.call("ListContainerInstances")?;
-        }
-        for _ in 0..ni.div_ceil(100) {
-            self.call("DescribeContainerInstances")?;
-        }
-        for _ in 0..Self::pages(ns, 100) {
-            self.call("ListServices")?;
-        }
-        for _ in 0..ns.div_ceil(10) {
-            self.call("DescribeServices")?;
-        }
-        // ListTasks asks for desiredStatus RUNNING only: tasks already being stopped are not
-        // listed (their resources are already free, ecs-behaviour.md §1.1).
+        // As the AWS adapter reads a cluster (ballast_core::backend::snapshot_calls); ListTasks
+        // asks for desiredStatus RUNNING only, so tasks already being stopped are not listed.
         let live = snap.tasks.iter().filter(|t| t.is_live()).count();
-        for _ in 0..Self::pages(live, 100) {
-            self.call("ListTasks")?;
-        }
-        for _ in 0..live.div_ceil(100) {
-            self.call("DescribeTasks")?;
-        }
-        let defs: BTreeMap<String, ()> = snap.services.iter().map(|s| (s.task_definition.arn.clone(), ())).collect();
-        for d in defs.keys() {
-            if self.task_defs_seen.insert(d.clone()) {
-                self.call("DescribeTaskDefinition")?;
+        // Task definitions of services and of standalone tasks (one per family), each once.
+        let defs: BTreeSet<&String> = snap
+            .services
+            .iter()
+            .map(|s| &s.task_definition.arn)
+            .chain(snap.tasks.iter().filter(|t| t.is_live() && t.service.is_none()).map(|t| &t.group))
+            .collect();
+        let new_defs: Vec<String> = defs.into_iter().filter(|d| !self.task_defs_seen.contains(*d)).cloned().collect();
+        let calls = snapshot_calls(snap.instances.len(), snap.services.len(), live, new_defs.len());
+        for (op, n) in calls {
+            for _ in 0..n {
+                self.call(op)?;
             }
         }
+        self.task_defs_seen.extend(new_defs);
         // The state may have moved on while the calls were retried.
         Ok(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap })
     }

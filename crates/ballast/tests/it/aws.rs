@@ -1,0 +1,377 @@
+//! The real `ballast` binary against the local AWS emulator (moto on 127.0.0.1, started per
+//! test on a free port by `tests/moto/server.py`, seeded with boto3 by `tests/moto/seed.py`,
+//! and read back independently by `tests/moto/truth.py`). CI installs moto, so these never
+//! skip there; without python3 and moto they fail with the install command.
+//!
+//! moto stores state but schedules nothing; the launcher adds a tiny scheduler so that
+//! surges, scale-ins and drains complete (see its docstring). These tests prove that the
+//! calls are well formed and change state as intended; behaviour is the simulator's job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{stderr, stdout, temp_file};
+
+fn moto_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/moto")
+}
+
+/// One emulator process, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts the emulator and waits until it answers.
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let child = Command::new("python3")
+            .arg(moto_dir().join("server.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 is needed for the AWS emulator tests");
+        let m = Moto { child, url: format!("http://127.0.0.1:{port}") };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the AWS emulator did not start; install it with: python3 -m pip install 'moto[server]' boto3"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// Runs one of the helper scripts with the endpoint first.
+    pub fn python(&self, script: &str, args: &[&str]) -> Value {
+        let o =
+            Command::new("python3").arg(moto_dir().join(script)).arg(&self.url).args(args).output().expect("python3");
+        assert!(o.status.success(), "{script} failed: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).expect("JSON from the helper")
+    }
+
+    /// Seeds a named cluster shape.
+    pub fn seed(&self, kind: &str) -> Value {
+        self.python("seed.py", &[kind])
+    }
+
+    /// The emulator's own view of a cluster.
+    pub fn truth(&self, cluster: &str) -> Value {
+        self.python("truth.py", &[cluster])
+    }
+
+    /// Runs `ballast ARGS --region us-east-1 --endpoint-url URL` with test credentials.
+    pub fn ballast(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
+        c.args(args).args(["--region", "us-east-1", "--endpoint-url", &self.url]).current_dir(std::env::temp_dir());
+        for k in ["DRAIN_SLEEP_TIME", "DRAIN_TIMEOUT", "DRAIN_MAX_INSTANCES", "REBALANCE_MAX_RETRY", "COV_PERCENT"] {
+            c.env_remove(k);
+        }
+        c.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        c.output().expect("run ballast")
+    }
+
+    /// `ballast ARGS --json`, which must succeed, parsed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let o = self.ballast(&a);
+        assert!(o.status.success(), "ballast {args:?} failed: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)))
+    }
+}
+
+const MUTATING: &[&str] = &[
+    "UpdateContainerInstancesState",
+    "PutAttributes",
+    "DeleteAttributes",
+    "StopTask",
+    "UpdateService",
+    "UpdateTaskProtection",
+    "TagResource",
+    "UntagResource",
+    "SetDesiredCapacity",
+    "TerminateInstanceInAutoScalingGroup",
+];
+
+fn calls(v: &Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(v["api_calls"].clone()).expect("api_calls")
+}
+
+fn mutating(c: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    c.iter().filter(|(k, _)| MUTATING.contains(&k.as_str())).map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// The calls a list of actions names: one per action (batches of 10 fit in one here), and
+/// the protection read before each stop.
+fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for a in actions {
+        let op = match a["action"]["kind"].as_str().unwrap() {
+            "set_instance_state" => "UpdateContainerInstancesState",
+            "put_attribute" => "PutAttributes",
+            "delete_attribute" => "DeleteAttributes",
+            "stop_task" => {
+                *m.entry("GetTaskProtection".to_string()).or_default() += 1;
+                "StopTask"
+            }
+            "set_service_desired" | "force_new_deployment" => "UpdateService",
+            "set_task_protection" => "UpdateTaskProtection",
+            "tag_service" => "TagResource",
+            "untag_service" => "UntagResource",
+            k => panic!("unexpected action {k}"),
+        };
+        *m.entry(op.to_string()).or_default() += 1;
+    }
+    m
+}
+
+fn policy_actions(m: &Moto, config: Option<&Path>) -> BTreeSet<String> {
+    let mut args = vec!["iam-policy"];
+    if let Some(c) = config {
+        args.extend(["--config", c.to_str().unwrap()]);
+    }
+    let o = m.ballast(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().trim_start_matches("ecs:").to_string())
+        })
+        .collect()
+}
+
+fn assert_granted(m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>) {
+    let granted = policy_actions(m, config);
+    for op in made.keys() {
+        assert!(granted.contains(op), "ballast called {op}, which `ballast iam-policy` does not grant: {granted:?}");
+    }
+}
+
+fn service_tasks(truth: &Value) -> BTreeSet<String> {
+    truth["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["group"] == "service:web")
+        .map(|t| t["task_arn"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn status_matches_the_emulator_and_costs_the_documented_calls() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let truth = m.truth("shop");
+    let v = m.json(&["status"]);
+    let clusters = v["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 1, "only the tagged cluster is discovered: {v}");
+    let c = &clusters[0];
+    assert_eq!(c["cluster"], "shop");
+    let ours = c["instances"].as_array().unwrap();
+    let theirs = truth["instances"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for t in theirs {
+        let o =
+            ours.iter().find(|o| o["container_instance_arn"] == t["container_instance_arn"]).expect("every instance");
+        assert_eq!(o["ec2_instance_id"], t["ec2_instance_id"]);
+        assert_eq!(o["status"], t["status"]);
+        assert_eq!(o["az"], t["attributes"]["ecs.availability-zone"]);
+        assert_eq!(o["instance_type"], t["attributes"]["ecs.instance-type"]);
+        assert_eq!(o["running_tasks"], t["running_tasks"]);
+        let reg = t["registered_cpu"].as_f64().unwrap();
+        let cpu = 100.0 * (reg - t["remaining_cpu"].as_f64().unwrap()) / reg;
+        assert!((o["cpu_reserved_percent"].as_f64().unwrap() - cpu).abs() < 0.06, "{o} vs {t}");
+    }
+    // 6 service tasks on one of three instances: COV of counts = sd/mean = sqrt(12)/2.
+    assert!((c["cov_percent"]["count"].as_f64().unwrap() - 173.2).abs() < 0.1, "{c}");
+    // The snapshot costs exactly the documented calls (3 instances, 1 service, 7 tasks, 2 task
+    // definitions), plus discovery (one page of clusters, one describe).
+    let mut want: BTreeMap<String, u64> =
+        ballast_core::backend::snapshot_calls(3, 1, 7, 2).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    want.insert("ListClusters".into(), 1);
+    want.insert("DescribeClusters".into(), 1);
+    assert_eq!(calls(&v), want);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let before = m.truth("shop");
+    let v = m.json(&["run", "--cluster", "shop", "--dry-run"]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    assert!(!actions.is_empty() && actions.iter().all(|a| a["dry_run"] == true), "{v}");
+    assert!(mutating(&calls(&v)).is_empty(), "a dry run sent {:?}", mutating(&calls(&v)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(m.truth("shop"), before);
+}
+
+#[test]
+fn stop_method_makes_exactly_the_calls_it_names_and_stops_the_planned_tasks() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let planned = plan["clusters"][0]["actions"].as_array().unwrap().clone();
+    let before = service_tasks(&m.truth("shop"));
+    let v = m.json(&["run", "--cluster", "shop"]);
+    let c = &v["clusters"][0];
+    let actions = c["actions"].as_array().unwrap();
+    // Every mutating call the run made is one of its named actions, and nothing else.
+    assert_eq!(mutating(&calls(&v)), named_by(actions), "{v}");
+    // The first step is the one the plan named (the rest is re-planned on fresh state).
+    let kinds = |a: &[Value]| -> Vec<String> {
+        a.iter()
+            .filter(|x| x["action"]["kind"] != "set_task_protection")
+            .take(4)
+            .map(|x| format!("{} {}", x["action"]["kind"], x["action"]["service"]))
+            .collect()
+    };
+    assert_eq!(kinds(actions), kinds(&planned));
+    // ECS stopped exactly the tasks ballast named as victims.
+    let after_truth = m.truth("shop");
+    let after = service_tasks(&after_truth);
+    let stopped: BTreeSet<String> =
+        before.difference(&after).map(|a| ballast_core::model::short_id(a).to_string()).collect();
+    let named: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| a["action"]["kind"] == "set_service_desired")
+        .filter_map(|a| a["text"].as_str().unwrap().split("stops the unprotected ").nth(1))
+        .flat_map(|l| l.split(", ").map(str::to_string))
+        .collect();
+    assert!(!stopped.is_empty());
+    assert_eq!(stopped, named);
+    assert_eq!(after.len(), 6, "the service is whole again");
+    let after_cov = c["status_after"]["cov_percent"]["count"].as_f64().unwrap();
+    assert!(after_cov < 100.0, "{after_cov}");
+    // Nothing left behind: no surge tag, the desired count as it was.
+    let svc = &after_truth["services"][0];
+    assert_eq!(svc["desired"], 6);
+    assert!(svc["tags"].as_object().unwrap().is_empty(), "{svc}");
+    assert_granted(&m, None, &calls(&v));
+}
+
+#[test]
+fn drain_method_marks_drains_returns_and_unmarks() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let cfg = temp_file(
+        "drain.yaml",
+        "clusters:\n  shop:\n    rebalance:\n      method: drain\n      drain: {sleep_time: 10s, timeout: 20s}\n",
+    );
+    let cfg_s = cfg.to_str().unwrap();
+    let v = m.json(&["run", "--config", cfg_s]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    let kinds: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{} {}", a["action"]["kind"].as_str().unwrap(), a["action"]["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(kinds, ["put_attribute ", "set_instance_state DRAINING", "set_instance_state ACTIVE"], "{v}");
+    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    let drained = actions[0]["action"]["instance_arn"].as_str().unwrap().to_string();
+    let truth = m.truth("shop");
+    let inst = truth["instances"].as_array().unwrap().iter().find(|i| i["container_instance_arn"] == drained).unwrap();
+    assert_eq!(inst["status"], "ACTIVE", "returned to ACTIVE: {inst}");
+    assert_eq!(inst["attributes"]["ballast.drained-by"], "ballast", "{inst}");
+    assert_eq!(service_tasks(&truth).len(), 6, "no task lost");
+    // The next run removes the mark (and finds nothing worth draining again, or drains anew).
+    let v2 = m.json(&["run", "--config", cfg_s]);
+    let first = &v2["clusters"][0]["actions"][0]["action"];
+    assert_eq!(first["kind"], "delete_attribute", "{v2}");
+    assert_eq!(first["instance_arn"], drained.as_str());
+    assert_granted(&m, Some(&cfg), &calls(&v));
+    assert_granted(&m, Some(&cfg), &calls(&v2));
+}
+
+#[test]
+fn one_failing_cluster_does_not_stop_the_others() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let cfg = temp_file("two.yaml", "clusters:\n  shop: {}\n  ghost: {}\n");
+    let o = m.ballast(&["status", "--config", cfg.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["clusters"][0]["cluster"], "shop");
+    assert_eq!(v["errors"][0]["cluster"], "ghost");
+    assert!(stderr(&o).contains("cluster ghost"), "{}", stderr(&o));
+    // Every cluster failing is a plain failure (exit 1).
+    let cfg = temp_file("ghost.yaml", "clusters:\n  ghost: {}\n");
+    let o = m.ballast(&["status", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn redeploy_method_forces_a_new_deployment_of_the_planned_service() {
+    let m = Moto::start();
+    m.seed("imbalanced-rolling");
+    let cfg = temp_file("redeploy.yaml", "clusters:\n  shop:\n    rebalance: {method: redeploy}\n");
+    let plan = m.json(&["plan", "--config", cfg.to_str().unwrap()]);
+    let planned = plan["clusters"][0]["actions"].as_array().unwrap().clone();
+    let v = m.json(&["run", "--config", cfg.to_str().unwrap()]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{v}");
+    assert_eq!(actions[0]["action"]["kind"], "force_new_deployment");
+    assert_eq!(actions[0]["action"]["service"], "web");
+    assert_eq!(planned[0]["action"], actions[0]["action"]);
+    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    assert_granted(&m, Some(&cfg), &calls(&v));
+}
+
+#[test]
+fn direct_stops_stop_the_planned_tasks_and_never_a_protected_one() {
+    let m = Moto::start();
+    m.seed("imbalanced-rolling");
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let planned: Vec<String> = plan["clusters"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"]["kind"] == "stop_task")
+        .map(|a| a["action"]["task_arn"].as_str().unwrap().to_string())
+        .collect();
+    assert!(planned.len() >= 2, "a 50/100 service is moved by direct stops: {plan}");
+    // Someone protects the first planned victim after the plan was made.
+    let protected = planned[0].clone();
+    m.python("protect.py", &["shop", &protected]);
+    let before = service_tasks(&m.truth("shop"));
+    let o = m.ballast(&["run", "--cluster", "shop", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let after = service_tasks(&m.truth("shop"));
+    assert!(after.contains(&protected), "a protected task was stopped");
+    let stopped: BTreeSet<String> = before.difference(&after).cloned().collect();
+    let sent: BTreeSet<String> = v["clusters"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"]["kind"] == "stop_task")
+        .map(|a| a["action"]["task_arn"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stopped, sent, "exactly the tasks ballast stopped are gone");
+    let c = calls(&v);
+    assert_eq!(c.get("StopTask").copied().unwrap_or(0), sent.len() as u64);
+    assert!(c["GetTaskProtection"] > sent.len() as u64, "protection is read before every stop, refused one included");
+    assert!(stderr(&o).contains("scale-in protection"), "{}", stderr(&o));
+    assert_granted(&m, None, &c);
+}
