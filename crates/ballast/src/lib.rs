@@ -5,6 +5,8 @@
 //! - [`cli`], [`commands`]: the command line (thin; all decisions are in `ballast-core`).
 //! - [`exec`]: the executor (retries, deadline, dry run) every action goes through.
 //! - [`jobs`]: the jobs (rebalance), written once against the `Backend` seam.
+//! - [`runner`]: one cluster's run, shared by the CLI and the Lambda handler.
+//! - [`lambda`]: the Lambda function: events, configuration from the environment, metrics.
 //! - [`policies`]: ballast and the prior art's algorithms as simulator controllers.
 //! - [`config_file`] reads `ballast.yaml`.
 //! - [`render`], [`html`]: tables, bars and the HTML report.
@@ -16,6 +18,8 @@ pub mod error;
 pub mod exec;
 pub mod html;
 pub mod jobs;
+pub mod lambda;
 pub mod logging;
 pub mod policies;
 pub mod render;
+pub mod runner;

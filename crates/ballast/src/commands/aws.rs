@@ -17,9 +17,7 @@ use serde_json::{Value, json};
 use crate::cli::{ClusterArgs, Global, IamPolicyArgs, Job, RunArgs};
 use crate::config_file::{self, Config, Discover};
 use crate::error::{AppError, Result};
-use crate::exec::Exec;
-use crate::jobs::rebalance;
-use crate::render;
+use crate::{render, runner};
 
 /// The clusters to act on, each with its configuration, and the connection.
 struct Targets {
@@ -131,42 +129,16 @@ fn execute(a: &ClusterArgs, g: &Global, dry_run: bool, budget: Millis, is_run: b
     let mut t = targets(a.cluster.as_deref(), g)?;
     let total = t.clusters.len();
     let end = t.backend.now() + budget;
-    let (outs, failed) = each(&mut t, |b, name, cfg| {
-        if !cfg.enabled {
-            return Ok(json!({"cluster": name, "skipped": "rebalance is disabled for this cluster"}));
-        }
+    let (runs, failed) = each(&mut t, |b, name, cfg| {
         let left = end - b.now();
-        let mut ex = Exec::new(b, name, dry_run, left);
-        let before = if a.json { None } else { Some(ex.snapshot().map_err(|e| e.to_string())?) };
-        let outcome = rebalance::run(&mut ex, cfg).map_err(|e| e.to_string())?;
-        let done = std::mem::take(&mut ex.done);
-        let after = if dry_run { None } else { Some(ex.snapshot().map_err(|e| e.to_string())?) };
-        if let Some(before) = &before {
-            print!("{}", render::plan_text(&outcome.plan, before));
-            for r in &outcome.recovered {
-                println!("  recovered: {r}");
-            }
-            for d in &done {
-                println!("  {}{}", if d.dry_run { "would: " } else { "" }, d.text);
-            }
-            if let Some(why) = &outcome.stopped_early {
-                println!("  stopped early: {why}");
-            }
-            if let Some(s) = &after {
-                println!("{} restart(s) in {} step(s); now:", outcome.restarts, outcome.steps);
-                print!("{}", render::status_text(s));
-            }
+        let r = runner::rebalance_cluster(b, name, cfg, dry_run, left, !a.json)?;
+        if !a.json {
+            print!("{}", r.to_text());
         }
-        let mut v = json!({"cluster": name, "dry_run": dry_run, "plan": outcome.plan, "actions": done});
-        if is_run {
-            v["outcome"] = json!(outcome);
-        }
-        if let Some(s) = &after {
-            v["status_after"] = render::status_json(s);
-        }
-        Ok(v)
+        Ok(r)
     });
     if a.json {
+        let outs: Vec<Value> = runs.iter().map(|r| r.to_json(is_run)).collect();
         let v = json!({"clusters": outs, "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }

@@ -4,6 +4,7 @@ mod aws;
 mod cli;
 mod contract;
 mod fuzz;
+mod lambda;
 mod own;
 mod props;
 mod support;
