@@ -1,7 +1,7 @@
 """Seeds the emulator with a cluster for ballast's integration tests and prints what it made
 as JSON. The emulator's scheduler (server.py) places the service tasks.
 
-usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling
+usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|large
   cluster "shop" (tagged ballast:enabled=true): one m5.large-sized instance in us-east-1a
   receives service "web" (6 tasks of 256 CPU / 512 MiB, spread over AZ then instance) and a
   standalone task; then two more instances join (us-east-1b, us-east-1a), empty.
@@ -35,7 +35,7 @@ def instance(cluster, az):
 
 
 def wait_tasks(cluster, group, n):
-    for _ in range(100):
+    for _ in range(600):
         arns = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
         tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
         if sum(1 for t in tasks if t.get("group") == group) >= n:
@@ -75,5 +75,24 @@ if kind in ("imbalanced", "imbalanced-rolling"):
     second = instance(cluster, "us-east-1b")
     third = instance(cluster, "us-east-1a")
     print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
+elif kind == "large":
+    # 100 instances over three AZs, then 10 services of 40 tasks each, spread by the emulator's
+    # scheduler (for measuring, not for asserting behaviour).
+    cluster = "big"
+    ecs.create_cluster(clusterName=cluster, tags=[{"key": "ballast:enabled", "value": "true"}])
+    azs = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    made = [instance(cluster, azs[i % 3]) for i in range(100)]
+    for s in range(10):
+        ecs.register_task_definition(
+            family=f"svc{s}",
+            containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 128, "memory": 256, "essential": True}],
+        )
+        ecs.create_service(
+            cluster=cluster, serviceName=f"svc{s}", taskDefinition=f"svc{s}", desiredCount=40,
+            deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+        )
+    for s in range(10):
+        wait_tasks(cluster, f"service:svc{s}", 40)
+    print(json.dumps({"cluster": cluster, "instances": len(made), "tasks": 400}))
 else:
     raise SystemExit(f"unknown seed {kind}")

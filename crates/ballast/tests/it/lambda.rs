@@ -305,3 +305,35 @@ fn no_disruptive_step_starts_that_the_deadline_would_cut_short() {
     assert!(c["outcome"]["stopped_early"].as_str().unwrap().contains("is left"), "{c}");
     assert_eq!(m.truth("shop"), before, "nothing changed");
 }
+
+/// The deployable template's role grants exactly what `ballast iam-policy` prints for
+/// clusters found by tag (the template's default configuration).
+#[test]
+fn deploy_template_grants_what_iam_policy_prints() {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/template.yaml"))
+            .expect("deploy/template.yaml");
+    let start = text.find("PolicyName: ballast").expect("the ballast policy");
+    let policy = &text[start..start + text[start..].find("\n  Function:").expect("the function after the role")];
+    let mut in_template = std::collections::BTreeSet::new();
+    for (i, _) in policy.match_indices("ecs:") {
+        let rest = &policy[i + 4..];
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            in_template.insert(format!("ecs:{name}"));
+        }
+    }
+    let o = crate::support::ballast(&["iam-policy"]);
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let printed: std::collections::BTreeSet<String> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(in_template, printed);
+    for sid in doc["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()) {
+        assert!(policy.contains(&format!("Sid: {sid}")), "the template lacks statement {sid}");
+    }
+}
