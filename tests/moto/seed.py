@@ -1,7 +1,7 @@
 """Seeds the emulator with a cluster for ballast's integration tests and prints what it made
 as JSON. The emulator's scheduler (server.py) places the service tasks.
 
-usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|large
+usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|spot|large
   cluster "shop" (tagged ballast:enabled=true): one m5.large-sized instance in us-east-1a
   receives service "web" (6 tasks of 256 CPU / 512 MiB, spread over AZ then instance) and a
   standalone task; then two more instances join (us-east-1b, us-east-1a), empty.
@@ -75,6 +75,28 @@ if kind in ("imbalanced", "imbalanced-rolling"):
     second = instance(cluster, "us-east-1b")
     third = instance(cluster, "us-east-1a")
     print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
+elif kind == "spot":
+    # Cluster "shop" on two instances, an empty on-demand backup group "od-backup", and the
+    # AWS/EC2Spot metrics of fleet "sfr-test" for the last 25 minutes: target 6, 3 pending.
+    import datetime
+    cluster = "shop"
+    ecs.create_cluster(clusterName=cluster)
+    asg = boto3.client("autoscaling", **kw)
+    cw = boto3.client("cloudwatch", **kw)
+    made = [instance(cluster, "us-east-1a"), instance(cluster, "us-east-1b")]
+    asg.create_launch_configuration(LaunchConfigurationName="od", ImageId=image, InstanceType="m5.large")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="od-backup", LaunchConfigurationName="od", MinSize=0, MaxSize=4, DesiredCapacity=0,
+        AvailabilityZones=["us-east-1a", "us-east-1b"],
+    )
+    now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+    for m in range(25, 0, -1):
+        t = now - datetime.timedelta(minutes=m)
+        cw.put_metric_data(Namespace="AWS/EC2Spot", MetricData=[
+            {"MetricName": name, "Dimensions": [{"Name": "FleetRequestId", "Value": "sfr-test"}], "Timestamp": t, "Value": v}
+            for name, v in (("TargetCapacity", 6.0), ("FulfilledCapacity", 3.0), ("PendingCapacity", 3.0))
+        ])
+    print(json.dumps({"cluster": cluster, "instances": made, "group": "od-backup", "fleet": "sfr-test"}))
 elif kind == "large":
     # 100 instances over three AZs, then 10 services of 40 tasks each, spread by the emulator's
     # scheduler (for measuring, not for asserting behaviour).

@@ -13,6 +13,11 @@ import boto3
 endpoint, cluster = sys.argv[1], sys.argv[2]
 kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 ecs = boto3.client("ecs", **kw)
+if cluster.startswith("group:"):
+    # usage: python3 truth.py ENDPOINT group:NAME  (an Auto Scaling group's sizes)
+    g = boto3.client("autoscaling", **kw).describe_auto_scaling_groups(AutoScalingGroupNames=[cluster[6:]])["AutoScalingGroups"][0]
+    print(json.dumps({"desired": g["DesiredCapacity"], "min": g["MinSize"], "max": g["MaxSize"], "instances": len(g["Instances"])}))
+    sys.exit(0)
 
 
 def res(lst, name):

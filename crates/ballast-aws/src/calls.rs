@@ -89,6 +89,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("ecs", "UpdateTaskProtection", Need::Rebalance, Scope::Task),
     op("ecs", "TagResource", Need::Rebalance, Scope::Service),
     op("ecs", "UntagResource", Need::Rebalance, Scope::Service),
+    op("autoscaling", "DescribeAutoScalingGroups", Need::Scale, Scope::Any),
     op("autoscaling", "SetDesiredCapacity", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "TerminateInstanceInAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("cloudwatch", "GetMetricData", Need::Scale, Scope::Any),

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, MetricQuery};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::{Snapshot, TaskDefinition};
 
@@ -142,6 +142,11 @@ impl Backend for AwsBackend {
             _ => None,
         };
         self.block(write::apply(&clients, &gate, cluster, action, arn))
+    }
+
+    fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        self.block(read::group(&clients, &gate, name))
     }
 
     fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {

@@ -20,7 +20,7 @@ use aws_sdk_ecs::types::{
     ClusterField, DesiredStatus, HealthStatus, PlacementConstraintType, PlacementStrategyType, SchedulingStrategy,
     ServiceField,
 };
-use ballast_core::backend::BackendError;
+use ballast_core::backend::{BackendError, GroupInfo, GroupInstance, Lifecycle};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     BinpackField, Constraint, ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Strategy,
@@ -423,4 +423,38 @@ pub async fn discover(c: &Clients, gate: &Gate, key: &str, value: Option<&str>) 
     }
     out.sort();
     Ok(out)
+}
+
+/// One Auto Scaling group: desired, min, max and its instances (InService ones marked).
+pub async fn group(c: &Clients, gate: &Gate, name: &str) -> Result<GroupInfo, BackendError> {
+    gate.pass("DescribeAutoScalingGroups").await;
+    let r = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(to("DescribeAutoScalingGroups"))?;
+    let g = r.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(name)).ok_or_else(|| {
+        BackendError::NotFound { operation: "DescribeAutoScalingGroups".into(), what: format!("group {name}") }
+    })?;
+    let n = |v: Option<i32>| v.unwrap_or(0).max(0) as u32;
+    Ok(GroupInfo {
+        name: name.to_string(),
+        desired: n(g.desired_capacity()),
+        min: n(g.min_size()),
+        max: n(g.max_size()),
+        instances: g
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                let lifecycle = match i.lifecycle_state().map(|s| s.as_str()).unwrap_or("") {
+                    "InService" => Lifecycle::InService,
+                    s if s.starts_with("Pending") || s.starts_with("Warmed") => Lifecycle::Launching,
+                    _ => Lifecycle::Leaving,
+                };
+                Some(GroupInstance { ec2_instance_id: i.instance_id()?.to_string(), lifecycle })
+            })
+            .collect(),
+    })
 }

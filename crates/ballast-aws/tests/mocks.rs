@@ -298,6 +298,21 @@ fn the_adapter_calls_exactly_the_listed_operations() {
         mock!(aws_sdk_ecs::Client::untag_resource).then_output(|| UntagResourceOutput::builder().build()),
     ]);
     let asg = [
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(|| {
+            use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LifecycleState};
+            aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    AutoScalingGroup::builder()
+                        .auto_scaling_group_name("asg")
+                        .desired_capacity(2)
+                        .min_size(0)
+                        .max_size(5)
+                        .instances(Instance::builder().instance_id("i-1").lifecycle_state(LifecycleState::InService).build())
+                        .instances(Instance::builder().instance_id("i-2").lifecycle_state(LifecycleState::Pending).build())
+                        .build(),
+                )
+                .build()
+        }),
         mock!(aws_sdk_autoscaling::Client::set_desired_capacity).then_output(|| {
             aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityOutput::builder().build()
         }),
@@ -335,6 +350,10 @@ fn the_adapter_calls_exactly_the_listed_operations() {
         period_s: 60,
     };
     assert_eq!(b.metric_data(&[q]).unwrap(), [None], "no datapoint is unknown, never zero");
+    let g = b.group("asg").unwrap();
+    assert_eq!((g.desired, g.min, g.max), (2, 0, 5));
+    assert_eq!(g.count(ballast_core::backend::Lifecycle::InService), 1);
+    assert_eq!(g.count(ballast_core::backend::Lifecycle::Launching), 1);
     let called: BTreeSet<String> = log.counts().into_keys().collect();
     let listed: BTreeSet<String> = OPERATIONS.iter().map(|o| o.name.to_string()).collect();
     assert_eq!(called, listed);

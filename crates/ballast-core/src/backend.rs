@@ -95,6 +95,48 @@ impl BackendError {
     }
 }
 
+/// An Auto Scaling group as DescribeAutoScalingGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupInfo {
+    /// Name.
+    pub name: String,
+    /// Desired capacity.
+    pub desired: u32,
+    /// Minimum.
+    pub min: u32,
+    /// Maximum.
+    pub max: u32,
+    /// Its instances (launching ones included).
+    pub instances: Vec<GroupInstance>,
+}
+
+/// Where a group's instance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Pending: launching, not yet in service.
+    Launching,
+    /// InService.
+    InService,
+    /// Terminating, or interrupted (a Spot notice).
+    Leaving,
+}
+
+/// One instance of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInstance {
+    /// EC2 instance id.
+    pub ec2_instance_id: String,
+    /// Its lifecycle state.
+    pub lifecycle: Lifecycle,
+}
+
+impl GroupInfo {
+    /// Instances in a lifecycle state.
+    pub fn count(&self, l: Lifecycle) -> u32 {
+        self.instances.iter().filter(|i| i.lifecycle == l).count() as u32
+    }
+}
+
 /// The API calls reading one snapshot costs, by operation: for `instances` container
 /// instances, `services` services, `tasks` tasks with desiredStatus RUNNING and `new_defs`
 /// task definitions not described before. Lists page at 100 (at least one page each);
@@ -123,6 +165,8 @@ pub trait Backend {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError>;
     /// Applies one action.
     fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError>;
+    /// One Auto Scaling group (DescribeAutoScalingGroups).
+    fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError>;
     /// The latest complete datapoint of each query (`None`: no datapoint, which is unknown,
     /// never zero), in the order asked.
     fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError>;

@@ -73,7 +73,125 @@ pub struct RawClusterConfig {
     /// Autoscale job (seed 003 keys).
     pub autoscale: Option<IgnoredAny>,
     /// Spot fallback job.
-    pub spot_fallback: Option<IgnoredAny>,
+    pub spot_fallback: Option<RawSpotFallback>,
+}
+
+/// The `spot_fallback:` section as written (SPEC.md, Configuration).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpotFallback {
+    /// The Spot Fleet request (`sfr-…`), or the Spot Auto Scaling group with `source: group`
+    /// (in the simulator: a `spot` group's name).
+    pub fleet_request_id: Option<String>,
+    /// The on-demand Auto Scaling group that covers the shortfall.
+    pub on_demand_group: Option<String>,
+    /// Capacity units one on-demand instance covers (default 1).
+    pub units_per_instance: Option<f64>,
+    /// Skip while the fleet's target capacity changed this recently (default 10m).
+    pub settle_window: Option<String>,
+    /// No scale-in until this long after the on-demand group last grew (default: the
+    /// group's default cooldown, 5m).
+    pub scale_in_cooldown: Option<String>,
+    /// Scale in only when the shortfall has been that low for this long: Spot "fulfilled
+    /// again for a stable window" (default 2m).
+    pub stable_window: Option<String>,
+    /// `fleet` (AWS/EC2Spot metrics, default) or `group` (a Spot Auto Scaling group: the
+    /// shortfall is the instances it cannot get).
+    pub source: Option<String>,
+}
+
+/// Where the Spot shortfall is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpotSource {
+    /// A Spot Fleet request's `AWS/EC2Spot` metrics.
+    Fleet,
+    /// A Spot Auto Scaling group: desired less in service.
+    Group,
+}
+
+/// The validated spot-fallback configuration of one cluster.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SpotFallbackConfig {
+    /// The fleet (or Spot group).
+    pub fleet: String,
+    /// The on-demand group.
+    pub on_demand_group: String,
+    /// Capacity units per on-demand instance.
+    pub units_per_instance: f64,
+    /// See [`RawSpotFallback::settle_window`].
+    pub settle_window: Millis,
+    /// See [`RawSpotFallback::scale_in_cooldown`].
+    pub scale_in_cooldown: Millis,
+    /// See [`RawSpotFallback::stable_window`].
+    pub stable_window: Millis,
+    /// See [`RawSpotFallback::source`].
+    pub source: SpotSource,
+}
+
+impl SpotFallbackConfig {
+    /// Validates the section; errors name the key.
+    pub fn from_raw(r: &RawSpotFallback) -> Result<SpotFallbackConfig, String> {
+        let need = |v: &Option<String>, key: &str| -> Result<String, String> {
+            match v.as_deref().map(str::trim) {
+                Some(s) if !s.is_empty() => Ok(s.to_string()),
+                _ => Err(format!("spot_fallback.{key}: required (see docs/spot-fallback.md)")),
+            }
+        };
+        let fleet = need(&r.fleet_request_id, "fleet_request_id")?;
+        let on_demand_group = need(&r.on_demand_group, "on_demand_group")?;
+        if fleet == on_demand_group {
+            return Err("spot_fallback.on_demand_group: must differ from fleet_request_id".into());
+        }
+        let units_per_instance = r.units_per_instance.unwrap_or(1.0);
+        if !(units_per_instance.is_finite() && units_per_instance > 0.0 && units_per_instance <= 1000.0) {
+            return Err(format!(
+                "spot_fallback.units_per_instance: {units_per_instance} is out of range; allowed above 0 up to 1000"
+            ));
+        }
+        let settle_window = match &r.settle_window {
+            Some(t) => dur_in(t, "spot_fallback.settle_window", Millis(0), Millis::mins(60))?,
+            None => Millis::mins(10),
+        };
+        let scale_in_cooldown = match &r.scale_in_cooldown {
+            Some(t) => dur_in(t, "spot_fallback.scale_in_cooldown", Millis::mins(1), Millis::mins(60))?,
+            None => Millis::mins(5),
+        };
+        let stable_window = match &r.stable_window {
+            Some(t) => dur_in(t, "spot_fallback.stable_window", Millis::mins(1), Millis::mins(60))?,
+            None => Millis::mins(2),
+        };
+        let source = match r.source.as_deref() {
+            None | Some("fleet") => SpotSource::Fleet,
+            Some("group") => SpotSource::Group,
+            Some(o) => return Err(format!("spot_fallback.source: `{o}` is not a source; use fleet or group")),
+        };
+        Ok(SpotFallbackConfig {
+            fleet,
+            on_demand_group,
+            units_per_instance,
+            settle_window,
+            scale_in_cooldown,
+            stable_window,
+            source,
+        })
+    }
+}
+
+/// One cluster's validated configuration: its jobs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClusterConfig {
+    /// The rebalance job (on unless `enabled: false`).
+    pub rebalance: RebalanceConfig,
+    /// The spot-fallback job, when configured.
+    pub spot_fallback: Option<SpotFallbackConfig>,
+}
+
+impl ClusterConfig {
+    /// The defaults: rebalance on, nothing else.
+    pub fn defaults(env: &EnvSettings) -> Result<ClusterConfig, String> {
+        Ok(ClusterConfig { rebalance: RebalanceConfig::from_raw(None, env)?, spot_fallback: None })
+    }
 }
 
 /// Drain settings with seed 000's meanings.
@@ -266,16 +384,14 @@ impl RebalanceConfig {
 
 /// Validates a cluster's whole entry. Sections for jobs this build does not run are refused
 /// with a clear error rather than silently ignored.
-pub fn validate_cluster(raw: &RawClusterConfig, env: &EnvSettings) -> Result<RebalanceConfig, String> {
+pub fn validate_cluster(raw: &RawClusterConfig, env: &EnvSettings) -> Result<ClusterConfig, String> {
     if raw.autoscale.is_some() {
         return Err("autoscale: this version of ballast does not run the autoscale job yet; remove the section".into());
     }
-    if raw.spot_fallback.is_some() {
-        return Err(
-            "spot_fallback: this version of ballast does not run the spot-fallback job yet; remove the section".into(),
-        );
-    }
-    RebalanceConfig::from_raw(raw.rebalance.as_ref(), env)
+    Ok(ClusterConfig {
+        rebalance: RebalanceConfig::from_raw(raw.rebalance.as_ref(), env)?,
+        spot_fallback: raw.spot_fallback.as_ref().map(SpotFallbackConfig::from_raw).transpose()?,
+    })
 }
 
 #[cfg(test)]

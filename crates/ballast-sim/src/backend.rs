@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, MetricQuery, snapshot_calls};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, GroupInstance, Lifecycle, MetricQuery, snapshot_calls};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Task, TaskDefinition, TaskStatus,
@@ -296,7 +296,7 @@ impl Sim {
                         message: "ScalingActivityInProgress: the group's cooldown has not ended".into(),
                     });
                 }
-                self.groups[g].desired = *desired;
+                self.set_group_desired(g, *desired);
                 self.groups[g].cooldown_until = self.now + GROUP_COOLDOWN;
                 self.fill_group_by(g, crate::engine::Cause::Policy);
             }
@@ -314,7 +314,8 @@ impl Sim {
                             message: "ValidationError: decrementing would take the group below its minimum".into(),
                         });
                     }
-                    self.groups[g].desired -= 1;
+                    let d = self.groups[g].desired - 1;
+                    self.set_group_desired(g, d);
                 }
                 self.groups[g].cooldown_until = self.now + GROUP_COOLDOWN;
                 self.terminate(n, crate::engine::Cause::Policy);
@@ -393,6 +394,36 @@ impl Backend for SimBackend<'_> {
             return Err(BackendError::Crashed);
         }
         Ok(())
+    }
+
+    fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError> {
+        self.call("DescribeAutoScalingGroups")?;
+        let g = self.sim.sc.groups.iter().position(|x| x.name == name).ok_or_else(|| BackendError::NotFound {
+            operation: "DescribeAutoScalingGroups".into(),
+            what: format!("group {name}"),
+        })?;
+        let spec = &self.sim.sc.groups[g];
+        Ok(GroupInfo {
+            name: name.to_string(),
+            desired: self.sim.groups[g].desired,
+            min: spec.min,
+            max: spec.max,
+            instances: self
+                .sim
+                .group_members(g)
+                .into_iter()
+                .map(|n| {
+                    let i = &self.sim.insts[n];
+                    let lifecycle = match i.state {
+                        _ if i.notice => Lifecycle::Leaving,
+                        InstState::Booting => Lifecycle::Launching,
+                        InstState::Active | InstState::Draining => Lifecycle::InService,
+                        _ => Lifecycle::Leaving,
+                    };
+                    GroupInstance { ec2_instance_id: i.ec2_id.clone(), lifecycle }
+                })
+                .collect(),
+        })
     }
 
     fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {

@@ -5,7 +5,10 @@
 //!
 //! Choices (docs/simulator.md): a scenario series is a step function and the latest complete
 //! datapoint is its value one period ago (at time 0 there is none: unknown); the `AWS/ECS`
-//! and `AWS/EC2Spot` metrics are the state at the moment of the call. Reservation and
+//! metrics are the state at the moment of the call; the `AWS/EC2Spot` metrics are computed
+//! from the group's history over the last period (Minimum, Maximum, time-weighted Average;
+//! other statistics give the latest value), so that "the target changed within 10 minutes"
+//! is Maximum ≠ Minimum of `TargetCapacity` over a 600 s period. Reservation and
 //! utilisation metrics count ACTIVE and DRAINING instances, as ECS does (ecs-behaviour.md §8),
 //! and are emitted only while something runs.
 
@@ -110,19 +113,48 @@ impl Sim {
     fn spot_metric(&self, q: &MetricQuery) -> Option<f64> {
         let fleet = q.dimensions.get("FleetRequestId")?;
         let g = self.sc.groups.iter().position(|g| &g.name == fleet && g.capacity == Capacity::Spot)?;
-        let target = self.groups[g].desired as f64;
-        let fulfilled = self
-            .group_members(g)
-            .into_iter()
-            .filter(|&n| {
-                matches!(self.insts[n].state, InstState::Active | InstState::Draining) && !self.insts[n].notice
-            })
-            .count() as f64;
-        match q.name.as_str() {
-            "TargetCapacity" => Some(target),
-            "FulfilledCapacity" => Some(fulfilled),
-            "PendingCapacity" => Some((target - fulfilled).max(0.0)),
-            _ => None,
+        let at = |t: Millis| -> Option<f64> {
+            let target = self.groups[g].desired_history.iter().rev().find(|(w, _)| *w <= t).map(|(_, d)| *d as f64)?;
+            let fulfilled = self
+                .insts
+                .iter()
+                .filter(|i| {
+                    i.group == g
+                        && i.active_at.is_some_and(|a| a <= t)
+                        && i.notice_at.is_none_or(|n| n > t)
+                        && i.gone_at.is_none_or(|x| x > t)
+                })
+                .count() as f64;
+            match q.name.as_str() {
+                "TargetCapacity" => Some(target),
+                "FulfilledCapacity" => Some(fulfilled),
+                "PendingCapacity" => Some((target - fulfilled).max(0.0)),
+                _ => None,
+            }
+        };
+        // The statistic over the last period: evaluated where anything changed.
+        let start = Millis(self.now.0.saturating_sub(q.period_s.max(60) as u64 * 1000));
+        let mut points: Vec<Millis> = vec![start, self.now];
+        points.extend(self.groups[g].desired_history.iter().map(|(t, _)| *t));
+        for i in self.insts.iter().filter(|i| i.group == g) {
+            points.extend([i.active_at, i.notice_at, i.gone_at].into_iter().flatten());
+        }
+        points.retain(|t| *t >= start && *t <= self.now);
+        points.sort();
+        points.dedup();
+        let values: Vec<(Millis, f64)> = points.iter().filter_map(|&t| at(t).map(|v| (t, v))).collect();
+        let (first, _) = values.first()?;
+        match q.statistic.as_str() {
+            "Minimum" => values.iter().map(|v| v.1).reduce(f64::min),
+            "Maximum" => values.iter().map(|v| v.1).reduce(f64::max),
+            "Average" if self.now > *first => {
+                let mut sum = 0.0;
+                for w in values.windows(2) {
+                    sum += w[0].1 * (w[1].0 - w[0].0).as_secs_f64();
+                }
+                Some(sum / (self.now - *first).as_secs_f64())
+            }
+            _ => values.last().map(|v| v.1),
         }
     }
 }

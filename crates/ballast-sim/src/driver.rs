@@ -19,6 +19,15 @@ pub trait Controller {
         cluster: &str,
         event: &InstanceStateChange,
     ) -> Result<(), BackendError>;
+    /// An "EC2 Spot Instance Interruption Warning" (policies that do not react ignore it).
+    fn on_spot_warning(
+        &mut self,
+        _backend: &mut dyn Backend,
+        _cluster: &str,
+        _ec2_instance_id: &str,
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// Options for one simulation.
@@ -69,6 +78,7 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
             match &trigger {
                 Trigger::Tick => ctrl.on_tick(&mut be, &cluster),
                 Trigger::Instance(ev) => ctrl.on_instance_event(&mut be, &cluster, ev),
+                Trigger::SpotWarning(id) => ctrl.on_spot_warning(&mut be, &cluster, id),
             }
         };
         sim.busy = false;

@@ -54,6 +54,10 @@ pub struct Inst {
     pub gone_at: Option<Millis>,
     /// A Spot interruption notice was given.
     pub notice: bool,
+    /// When it registered (became ACTIVE).
+    pub active_at: Option<Millis>,
+    /// When its Spot interruption notice came.
+    pub notice_at: Option<Millis>,
     /// Event version counter.
     pub version: u64,
     /// $/hour.
@@ -69,6 +73,9 @@ pub struct Group {
     pub blocked_until: Millis,
     /// Round-robin index over instance types.
     pub next_type: usize,
+    /// Every change of the desired capacity (time, new value), the first at time 0: the
+    /// history the `AWS/EC2Spot` metrics are computed from.
+    pub desired_history: Vec<(Millis, u32)>,
     /// A SetDesiredCapacity with HonorCooldown is refused until then (the group's default
     /// cooldown, 300 s, after the last scaling activity a policy started).
     pub cooldown_until: Millis,
@@ -90,6 +97,8 @@ pub enum Trigger {
     Tick,
     /// An "ECS Container Instance State Change" event.
     Instance(InstanceStateChange),
+    /// An "EC2 Spot Instance Interruption Warning" for this EC2 instance (2 minutes before).
+    SpotWarning(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,6 +172,7 @@ impl Sim {
                     desired: g.desired,
                     blocked_until: Millis(0),
                     next_type: 0,
+                    desired_history: vec![(Millis(0), g.desired)],
                     cooldown_until: Millis(0),
                 })
                 .collect(),
@@ -292,7 +302,7 @@ impl Sim {
         let kind = self.sc.events[i].kind.clone();
         match kind {
             EventKind::SetGroupDesired { group, desired } => {
-                self.groups[group].desired = desired;
+                self.set_group_desired(group, desired);
                 self.fill_group(group);
             }
             EventKind::SetServiceDesired { service, desired } => {
@@ -338,8 +348,19 @@ impl Sim {
         }
     }
 
+    /// Sets a group's desired capacity and records the change.
+    pub(crate) fn set_group_desired(&mut self, g: usize, desired: u32) {
+        let grp = &mut self.groups[g];
+        grp.desired = desired;
+        grp.desired_history.push((self.now, desired));
+    }
+
     fn notice(&mut self, n: usize) {
         self.insts[n].notice = true;
+        self.insts[n].notice_at = Some(self.now);
+        if self.sc.controller.on_instance_events {
+            self.triggers.push_back(Trigger::SpotWarning(self.insts[n].ec2_id.clone()));
+        }
         self.push(self.now + Millis::mins(2), Ev::SpotKill(n));
     }
 
@@ -446,6 +467,8 @@ impl Sim {
             launched_at: self.now,
             gone_at: None,
             notice: false,
+            active_at: None,
+            notice_at: None,
             version: 1,
             price: if spot { t.spot_price } else { t.price },
         });
@@ -455,6 +478,7 @@ impl Sim {
 
     fn register(&mut self, n: usize) {
         self.insts[n].state = InstState::Active;
+        self.insts[n].active_at = Some(self.now);
         let node = &mut self.cs.nodes[n];
         node.active = true;
         node.agent_connected = true;

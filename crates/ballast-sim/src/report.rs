@@ -138,8 +138,8 @@ impl Sim {
     pub(crate) fn account_start(&mut self) {
         let env = EnvSettings::default();
         if let Ok(cfg) = validate_cluster(&self.sc.controller.config, &env) {
-            self.acct.measure = cfg.measure;
-            self.acct.threshold = cfg.cov_percent;
+            self.acct.measure = cfg.rebalance.measure;
+            self.acct.threshold = cfg.rebalance.cov_percent;
         }
         self.account_batch();
     }

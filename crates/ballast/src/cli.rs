@@ -103,6 +103,10 @@ pub struct SimulateArgs {
     /// Kill ballast after each mutating call in turn and check the next run recovers.
     #[arg(long)]
     pub crash_matrix: bool,
+    /// Also print each policy's timeline (one line a minute: instances, unplaced tasks,
+    /// availability, COV) on stderr.
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 /// `status` and `plan`.
@@ -128,6 +132,8 @@ pub struct ClusterArgs {
 pub enum Job {
     /// Rebalance tasks across instances.
     Rebalance,
+    /// Cover a Spot shortfall with on-demand capacity (and give it back by draining).
+    SpotFallback,
     /// Every configured job.
     All,
 }

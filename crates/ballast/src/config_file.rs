@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ballast_core::config::{EnvSettings, RawClusterConfig, RebalanceConfig, validate_cluster};
+use ballast_core::config::{ClusterConfig, EnvSettings, RawClusterConfig, validate_cluster};
 use serde::Deserialize;
 
 use crate::error::{AppError, Result};
@@ -51,7 +51,7 @@ impl Default for Discover {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Per cluster, in name order.
-    pub clusters: BTreeMap<String, RebalanceConfig>,
+    pub clusters: BTreeMap<String, ClusterConfig>,
     /// Clusters found by tag, if asked for.
     pub discover: Option<Discover>,
 }
@@ -121,7 +121,7 @@ mod tests {
     fn parses_and_locates_errors() {
         let env = EnvSettings::default();
         let c = parse("clusters:\n  shop:\n    rebalance: {cov_percent: 10, method: drain}\n", "b.yaml", &env).unwrap();
-        assert_eq!(c.clusters["shop"].cov_percent, 10.0);
+        assert_eq!(c.clusters["shop"].rebalance.cov_percent, 10.0);
         let e = parse("clusters:\n  shop:\n    rebalance:\n      covpercent: 10\n", "b.yaml", &env).unwrap_err();
         assert!(e.to_string().starts_with("b.yaml:4:7:"), "{e}");
         let e = parse("clusters:\n  shop:\n    rebalance:\n      method: shuffle\n", "b.yaml", &env).unwrap_err();

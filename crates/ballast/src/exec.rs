@@ -4,7 +4,7 @@
 //! marks, recovery) are in the jobs, each step re-checked against a fresh snapshot.
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
 use serde::Serialize;
@@ -102,6 +102,16 @@ impl<'a> Exec<'a> {
     pub fn snapshot(&mut self) -> Result<Snapshot, ExecError> {
         let cluster = self.cluster.clone();
         self.retry(|b| b.snapshot(&cluster))
+    }
+
+    /// An Auto Scaling group (read even in a dry run).
+    pub fn group(&mut self, name: &str) -> Result<GroupInfo, ExecError> {
+        self.retry(|b| b.group(name))
+    }
+
+    /// The latest complete datapoint of each metric (`None`: unknown).
+    pub fn metrics(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, ExecError> {
+        self.retry(|b| b.metric_data(queries))
     }
 
     /// Applies (or, in a dry run, records) one action.

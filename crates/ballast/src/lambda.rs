@@ -28,7 +28,8 @@ use lambda_runtime::{Diagnostic, LambdaEvent, LambdaInvocation};
 use serde_json::{Value, json};
 
 use crate::config_file::{self, Config, Discover};
-use crate::runner::{self, ClusterRun};
+use crate::runner::{self, Cause, ClusterRun, Jobs};
+use ballast_core::config::{ClusterConfig, SpotFallbackConfig};
 
 /// Time kept back from the invocation's deadline for the answer and the metrics.
 pub const DEADLINE_MARGIN: Millis = Millis::secs(5);
@@ -171,29 +172,40 @@ impl Function {
         let calls_before = self.log.counts();
         let budget = deadline - backend.now() - DEADLINE_MARGIN;
         tracing::info!(?trigger, budget_s = budget.as_secs(), "invocation");
-        let clusters = match &trigger {
-            Trigger::Scheduled => self.clusters(&mut backend, cfg.as_ref(), None)?,
+        let spot_only = Jobs { rebalance: false, spot_fallback: true };
+        let mut cause = Cause::default();
+        let (clusters, jobs) = match &trigger {
+            Trigger::Scheduled => (self.clusters(&mut backend, cfg.as_ref(), None)?, Jobs::ALL),
             Trigger::Instance { cluster, .. } => {
                 let list = self.clusters(&mut backend, cfg.as_ref(), Some(cluster))?;
                 if list.is_empty() {
                     tracing::info!(cluster = %cluster, "an instance event for a cluster ballast does not manage; ignored");
                     return Ok(json!({"ignored": format!("cluster {cluster} is not configured or tagged")}));
                 }
-                list
+                (list, Jobs { rebalance: true, spot_fallback: false })
             }
             Trigger::SpotShortfall { fleet } => {
-                return Err(diagnostic(
-                    "NonRetryable.NotConfigured",
-                    format!("no cluster in the configuration has a spot_fallback section for fleet {fleet}"),
-                ));
+                let list = spot_clusters(cfg.as_ref(), |s| &s.fleet == fleet);
+                if list.is_empty() {
+                    return Err(diagnostic(
+                        "NonRetryable.NotConfigured",
+                        format!("no cluster in the configuration has a spot_fallback section for fleet {fleet}"),
+                    ));
+                }
+                (list, spot_only)
             }
             Trigger::SpotWarning { ec2_instance_id } => {
-                return Err(diagnostic(
-                    "NonRetryable.NotConfigured",
-                    format!(
-                        "a Spot warning for {ec2_instance_id}, but no cluster in the configuration has a spot_fallback section"
-                    ),
-                ));
+                let list = spot_clusters(cfg.as_ref(), |_| true);
+                if list.is_empty() {
+                    return Err(diagnostic(
+                        "NonRetryable.NotConfigured",
+                        format!(
+                            "a Spot warning for {ec2_instance_id}, but no cluster in the configuration has a spot_fallback section"
+                        ),
+                    ));
+                }
+                cause.spot_warning = Some(ec2_instance_id);
+                (list, spot_only)
             }
         };
         let end = backend.now() + budget;
@@ -201,7 +213,7 @@ impl Function {
         let mut errors = Vec::new();
         for (name, c) in &clusters {
             let left = end - backend.now();
-            match runner::rebalance_cluster(&mut backend, name, c, false, left, false) {
+            match runner::run_cluster(&mut backend, name, c, jobs, &cause, false, left, false) {
                 Ok(r) => runs.push(r),
                 Err(e) => {
                     tracing::error!(cluster = %name, "{e}");
@@ -230,7 +242,7 @@ impl Function {
         backend: &mut AwsBackend,
         cfg: Option<&Config>,
         only: Option<&str>,
-    ) -> Result<Vec<(String, ballast_core::config::RebalanceConfig)>, Diagnostic> {
+    ) -> Result<Vec<(String, ClusterConfig)>, Diagnostic> {
         let default_discover = Discover::default();
         let (named, discover) = match cfg {
             Some(c) => (c.clusters.clone(), c.discover.as_ref()),
@@ -241,8 +253,7 @@ impl Function {
             && (only.is_none() || out.is_empty())
         {
             let env = config_file::env_settings().map_err(|e| diagnostic("NonRetryable.BadConfig", e.to_string()))?;
-            let defaults = ballast_core::config::RebalanceConfig::from_raw(None, &env)
-                .map_err(|e| diagnostic("NonRetryable.BadConfig", e))?;
+            let defaults = ClusterConfig::defaults(&env).map_err(|e| diagnostic("NonRetryable.BadConfig", e))?;
             let found = backend
                 .discover(&d.tag, d.value.as_deref())
                 .map_err(|e| diagnostic("Retryable.Discovery", format!("finding clusters tagged {}: {e}", d.tag)))?;
@@ -252,6 +263,18 @@ impl Function {
         }
         Ok(out.into_iter().collect())
     }
+}
+
+/// The named clusters whose spot-fallback section matches.
+fn spot_clusters(cfg: Option<&Config>, want: impl Fn(&SpotFallbackConfig) -> bool) -> Vec<(String, ClusterConfig)> {
+    cfg.map(|c| {
+        c.clusters
+            .iter()
+            .filter(|(_, cc)| cc.spot_fallback.as_ref().is_some_and(&want))
+            .map(|(n, cc)| (n.clone(), cc.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {

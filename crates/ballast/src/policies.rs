@@ -1,10 +1,11 @@
 //! Policies the simulator can run side by side: `ballast` (the configured jobs) and the
-//! prior art's published algorithms (`none`, `drain-cov`, `redeploy-on-join`), each behind
-//! the simulator's `Controller` trait. docs/baselines.md describes the baselines.
+//! prior art's published algorithms (`none`, `drain-cov`, `redeploy-on-join`,
+//! `spot-pending`), each behind the simulator's `Controller` trait. docs/baselines.md
+//! describes the baselines.
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError};
-use ballast_core::config::RebalanceConfig;
+use ballast_core::backend::{Backend, BackendError, MetricQuery};
+use ballast_core::config::{ClusterConfig, SpotFallbackConfig};
 use ballast_core::duration::Millis;
 use ballast_core::event::InstanceStateChange;
 use ballast_core::metrics::spread;
@@ -12,17 +13,18 @@ use ballast_core::model::InstanceStatus;
 use ballast_sim::{Controller, Nothing};
 
 use crate::exec::{Exec, ExecError};
-use crate::jobs::rebalance;
+use crate::jobs::{rebalance, spot};
 
 /// How long one run may take (a Lambda function's 15 minutes, less a margin).
 pub const RUN_BUDGET: Millis = Millis::mins(14);
 
 /// The policy names `--policy` accepts.
-pub const NAMES: [&str; 4] = ["ballast", "none", "drain-cov", "redeploy-on-join"];
+pub const NAMES: [&str; 5] = ["ballast", "none", "drain-cov", "redeploy-on-join", "spot-pending"];
 
-/// ballast's own policy: the rebalance job on every scheduled run and on every join.
+/// ballast's own policy: the configured jobs on every scheduled run, the rebalance job on
+/// every join, the spot-fallback job on every Spot interruption warning.
 pub struct Ballast {
-    cfg: RebalanceConfig,
+    cfg: ClusterConfig,
     last_run: Option<Millis>,
     /// One line per run that did something.
     pub log: Vec<String>,
@@ -30,15 +32,33 @@ pub struct Ballast {
 
 impl Ballast {
     /// With a validated configuration.
-    pub fn new(cfg: RebalanceConfig) -> Self {
+    pub fn new(cfg: ClusterConfig) -> Self {
         Ballast { cfg, last_run: None, log: vec![] }
+    }
+
+    fn spot(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), BackendError> {
+        let Some(cfg) = &self.cfg.spot_fallback else { return Ok(()) };
+        let at = ex.now();
+        match spot::run(ex, cfg, warning) {
+            Ok(o) => {
+                if !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
+                    || o.decision.starts_with("scaled")
+                {
+                    self.log.push(format!("{at} ({why}): spot-fallback: {}", o.decision));
+                }
+                Ok(())
+            }
+            Err(ExecError::Backend(e)) => Err(e),
+            Err(ExecError::Deadline(_)) => Ok(()),
+        }
     }
 
     fn run(&mut self, b: &mut dyn Backend, cluster: &str, why: &str) -> Result<(), BackendError> {
         self.last_run = Some(b.now());
         let at = b.now();
         let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        match rebalance::run(&mut ex, &self.cfg) {
+        self.spot(&mut ex, why, None)?;
+        match rebalance::run(&mut ex, &self.cfg.rebalance) {
             Ok(o) => {
                 if o.restarts > 0 || !o.recovered.is_empty() {
                     self.log.push(format!(
@@ -70,6 +90,70 @@ impl Controller for Ballast {
         if ev.is_join() && self.last_run.is_none_or(|t| ev.time > t) {
             return self.run(b, cluster, "instance joined");
         }
+        Ok(())
+    }
+
+    fn on_spot_warning(&mut self, b: &mut dyn Backend, cluster: &str, id: &str) -> Result<(), BackendError> {
+        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
+        self.spot(&mut ex, "Spot interruption warning", Some(id))
+    }
+}
+
+/// Seed 004 as published (andyfase/ecsSpotFleet), every scheduled run: nothing while the
+/// fleet's `TargetCapacity` changed in the last 10 minutes; else on-demand desired =
+/// ⌈`PendingCapacity` ÷ units⌉ (a missing datapoint read as 32 pending units, as the
+/// published code does), up at once (HonorCooldown false) or down honouring the group's
+/// cooldown, by SetDesiredCapacity alone: scale-in kills whatever runs on the instances the
+/// group picks. Clamped to the group's min/max (the published code would fail there).
+pub struct SpotPending {
+    cfg: Option<SpotFallbackConfig>,
+}
+
+impl SpotPending {
+    fn query(fleet: &str, name: &str, statistic: &str, period_s: u32) -> MetricQuery {
+        MetricQuery {
+            namespace: "AWS/EC2Spot".into(),
+            name: name.into(),
+            dimensions: [("FleetRequestId".to_string(), fleet.to_string())].into_iter().collect(),
+            statistic: statistic.into(),
+            period_s,
+        }
+    }
+}
+
+impl Controller for SpotPending {
+    fn on_tick(&mut self, b: &mut dyn Backend, _cluster: &str) -> Result<(), BackendError> {
+        let Some(cfg) = &self.cfg else { return Ok(()) };
+        let f = &cfg.fleet;
+        let v = b.metric_data(&[
+            Self::query(f, "TargetCapacity", "Maximum", 600),
+            Self::query(f, "TargetCapacity", "Minimum", 600),
+            Self::query(f, "PendingCapacity", "Maximum", 60),
+        ])?;
+        if let (Some(max), Some(min)) = (v[0], v[1])
+            && max != min
+        {
+            return Ok(());
+        }
+        let pending = v[2].unwrap_or(32.0);
+        let g = b.group(&cfg.on_demand_group)?;
+        let want = ((pending / cfg.units_per_instance).ceil() as u32).clamp(g.min, g.max);
+        if want == g.desired {
+            return Ok(());
+        }
+        let a = Action::SetGroupDesired {
+            group: cfg.on_demand_group.clone(),
+            desired: want,
+            honor_cooldown: want < g.desired,
+            reason: "spot-pending".into(),
+        };
+        match b.apply(_cluster, &a) {
+            Err(BackendError::Conflict { .. }) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
         Ok(())
     }
 }
@@ -199,12 +283,13 @@ impl Controller for RedeployOnJoin {
 }
 
 /// The controller for a policy name.
-pub fn make(name: &str, cfg: &RebalanceConfig) -> Option<Box<dyn Controller>> {
+pub fn make(name: &str, cfg: &ClusterConfig) -> Option<Box<dyn Controller>> {
     Some(match name {
         "ballast" => Box::new(Ballast::new(cfg.clone())),
         "none" => Box::new(Nothing),
-        "drain-cov" => Box::new(DrainCov { cov_percent: cfg.cov_percent, ..DrainCov::default() }),
+        "drain-cov" => Box::new(DrainCov { cov_percent: cfg.rebalance.cov_percent, ..DrainCov::default() }),
         "redeploy-on-join" => Box::new(RedeployOnJoin),
+        "spot-pending" => Box::new(SpotPending { cfg: cfg.spot_fallback.clone() }),
         _ => return None,
     })
 }

@@ -4,7 +4,7 @@
 
 use ballast_core::action::Action;
 use ballast_core::backend::Backend;
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::ClusterConfig;
 use ballast_core::duration::Millis;
 use ballast_core::metrics;
 use ballast_core::model::{InstanceStatus, Snapshot};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::exec::{Done, Exec};
 use crate::jobs::rebalance::{self, Outcome};
+use crate::jobs::spot::{self, SpotOutcome};
 use crate::render;
 
 /// What one cluster's run did.
@@ -21,8 +22,10 @@ pub struct ClusterRun {
     pub cluster: String,
     /// Only planned.
     pub dry_run: bool,
-    /// The job's outcome (its plan included); `None` when the job is off for the cluster.
+    /// The rebalance job's outcome (its plan included); `None` when it did not run.
     pub outcome: Option<Outcome>,
+    /// The spot-fallback job's outcome; `None` when it did not run.
+    pub spot: Option<SpotOutcome>,
     /// Actions sent (or, in a dry run, that would be).
     pub actions: Vec<Done>,
     /// The cluster before, when asked for.
@@ -57,13 +60,20 @@ impl ClusterRun {
 
     /// The JSON `plan --json` / `run --json` print for the cluster.
     pub fn to_json(&self, with_outcome: bool) -> Value {
-        let Some(outcome) = &self.outcome else {
-            return json!({"cluster": self.cluster, "skipped": "rebalance is disabled for this cluster"});
-        };
-        let mut v =
-            json!({"cluster": self.cluster, "dry_run": self.dry_run, "plan": outcome.plan, "actions": self.actions});
-        if with_outcome {
-            v["outcome"] = json!(outcome);
+        let mut v = json!({"cluster": self.cluster, "dry_run": self.dry_run, "actions": self.actions});
+        match &self.outcome {
+            Some(o) => {
+                v["plan"] = json!(o.plan);
+                if with_outcome {
+                    v["outcome"] = json!(o);
+                }
+            }
+            None => {
+                v["skipped"] = json!("rebalance did not run (disabled for this cluster, or another job was asked for)")
+            }
+        }
+        if let Some(s) = &self.spot {
+            v["spot_fallback"] = json!(s);
         }
         if let Some(s) = &self.after {
             v["status_after"] = render::status_json(s);
@@ -73,13 +83,20 @@ impl ClusterRun {
 
     /// The run for humans: the plan, what was (or would be) done, the cluster after.
     pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(s) = &self.spot {
+            out.push_str(&format!("cluster {}: spot-fallback: {}\n", self.cluster, s.decision));
+        }
         let Some(outcome) = &self.outcome else {
-            return format!("cluster {}: rebalance is disabled for this cluster\n", self.cluster);
+            for d in &self.actions {
+                out.push_str(&format!("  {}{}\n", if d.dry_run { "would: " } else { "" }, d.text));
+            }
+            return out;
         };
-        let mut out = match &self.before {
+        out.push_str(&match &self.before {
             Some(b) => render::plan_text(&outcome.plan, b),
             None => format!("cluster {}: {}\n", self.cluster, outcome.plan.summary),
-        };
+        });
         for r in &outcome.recovered {
             out.push_str(&format!("  recovered: {r}\n"));
         }
@@ -97,12 +114,36 @@ impl ClusterRun {
     }
 }
 
-/// Runs the rebalance job once on `cluster` within `budget`; `keep_before` also returns the
-/// snapshot the plan was made from (for the text rendering).
-pub fn rebalance_cluster(
+/// Which jobs a run asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jobs {
+    /// The rebalance job (when enabled for the cluster).
+    pub rebalance: bool,
+    /// The spot-fallback job (when configured for the cluster).
+    pub spot_fallback: bool,
+}
+
+impl Jobs {
+    /// Every configured job.
+    pub const ALL: Jobs = Jobs { rebalance: true, spot_fallback: true };
+}
+
+/// What starts the run.
+#[derive(Debug, Clone, Default)]
+pub struct Cause<'a> {
+    /// A Spot interruption warning for this EC2 instance.
+    pub spot_warning: Option<&'a str>,
+}
+
+/// Runs the asked jobs once on `cluster` within `budget`: spot-fallback first (capacity is
+/// urgent), then rebalance. `keep_before` also returns the snapshot the plan was made from.
+#[allow(clippy::too_many_arguments)]
+pub fn run_cluster(
     backend: &mut dyn Backend,
     cluster: &str,
-    cfg: &RebalanceConfig,
+    cfg: &ClusterConfig,
+    jobs: Jobs,
+    cause: &Cause,
     dry_run: bool,
     budget: Millis,
     keep_before: bool,
@@ -111,26 +152,35 @@ pub fn rebalance_cluster(
         cluster: cluster.to_string(),
         dry_run,
         outcome: None,
+        spot: None,
         actions: vec![],
         before: None,
         after: None,
         cov_after: None,
     };
-    if !cfg.enabled {
+    let rebalance = jobs.rebalance && cfg.rebalance.enabled;
+    let spot = cfg.spot_fallback.as_ref().filter(|_| jobs.spot_fallback);
+    if !rebalance && spot.is_none() {
         return Ok(run);
     }
     let mut ex = Exec::new(backend, cluster, dry_run, budget);
     if keep_before {
         run.before = Some(ex.snapshot().map_err(|e| e.to_string())?);
     }
-    let outcome = rebalance::run(&mut ex, cfg);
-    run.actions = std::mem::take(&mut ex.done);
-    let outcome = outcome.map_err(|e| e.to_string())?;
+    if let Some(s) = spot {
+        let r = spot::run(&mut ex, s, cause.spot_warning);
+        run.actions.append(&mut ex.done);
+        run.spot = Some(r.map_err(|e| format!("spot-fallback: {e}"))?);
+    }
+    if rebalance {
+        let outcome = rebalance::run(&mut ex, &cfg.rebalance);
+        run.actions.append(&mut ex.done);
+        run.outcome = Some(outcome.map_err(|e| e.to_string())?);
+    }
     if !dry_run {
         let after = ex.snapshot().map_err(|e| e.to_string())?;
-        run.cov_after = Some(metrics::cov(&after, cfg.measure, cfg.counting));
+        run.cov_after = Some(metrics::cov(&after, cfg.rebalance.measure, cfg.rebalance.counting));
         run.after = Some(after);
     }
-    run.outcome = Some(outcome);
     Ok(run)
 }

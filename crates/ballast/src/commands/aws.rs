@@ -10,31 +10,32 @@ use std::collections::{BTreeMap, BTreeSet};
 use ballast_aws::iam::{self, PolicyFor};
 use ballast_aws::{AwsBackend, AwsOptions};
 use ballast_core::backend::Backend;
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::ClusterConfig;
 use ballast_core::duration::{Millis, parse_duration};
 use serde_json::{Value, json};
 
 use crate::cli::{ClusterArgs, Global, IamPolicyArgs, Job, RunArgs};
 use crate::config_file::{self, Config, Discover};
 use crate::error::{AppError, Result};
+use crate::runner::{Cause, Jobs};
 use crate::{render, runner};
 
 /// The clusters to act on, each with its configuration, and the connection.
 struct Targets {
     backend: AwsBackend,
-    clusters: Vec<(String, RebalanceConfig)>,
+    clusters: Vec<(String, ClusterConfig)>,
 }
 
-fn defaults() -> Result<RebalanceConfig> {
+fn defaults() -> Result<ClusterConfig> {
     let env = config_file::env_settings()?;
-    RebalanceConfig::from_raw(None, &env).map_err(AppError::Input)
+    ClusterConfig::defaults(&env).map_err(AppError::Input)
 }
 
 fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
     let cfg = super::load_config(g.config.as_deref())?;
     let opts = AwsOptions { region: g.region.clone(), endpoint_url: g.endpoint_url.clone() };
     let mut backend = ballast_aws::connect(&opts).map_err(AppError::Input)?;
-    let mut clusters: BTreeMap<String, RebalanceConfig> = BTreeMap::new();
+    let mut clusters: BTreeMap<String, ClusterConfig> = BTreeMap::new();
     if let Some(name) = cluster {
         let c = cfg.as_ref().and_then(|c| c.clusters.get(name).cloned()).map_or_else(defaults, Ok)?;
         clusters.insert(name.to_string(), c);
@@ -63,7 +64,7 @@ fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
 /// Runs `f` for each cluster; returns the successes and maps failures to exit 1 or 3.
 fn each<T>(
     t: &mut Targets,
-    mut f: impl FnMut(&mut AwsBackend, &str, &RebalanceConfig) -> std::result::Result<T, String>,
+    mut f: impl FnMut(&mut AwsBackend, &str, &ClusterConfig) -> std::result::Result<T, String>,
 ) -> (Vec<T>, Vec<(String, String)>) {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -114,24 +115,31 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
 
 /// `ballast plan` on AWS: a dry run of the jobs; changes nothing.
 pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
-    execute(a, g, true, Millis::mins(14), false)
+    execute(a, g, Jobs::ALL, true, Millis::mins(14), false)
 }
 
 /// `ballast run` on AWS.
 pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     let deadline = parse_duration(&a.deadline).map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
-    match a.job {
-        Job::Rebalance | Job::All => execute(&a.target, g, a.dry_run, deadline, true),
+    execute(&a.target, g, jobs(a.job), a.dry_run, deadline, true)
+}
+
+/// The jobs `--job` names.
+pub fn jobs(j: Job) -> Jobs {
+    match j {
+        Job::Rebalance => Jobs { rebalance: true, spot_fallback: false },
+        Job::SpotFallback => Jobs { rebalance: false, spot_fallback: true },
+        Job::All => Jobs::ALL,
     }
 }
 
-fn execute(a: &ClusterArgs, g: &Global, dry_run: bool, budget: Millis, is_run: bool) -> Result<()> {
+fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Millis, is_run: bool) -> Result<()> {
     let mut t = targets(a.cluster.as_deref(), g)?;
     let total = t.clusters.len();
     let end = t.backend.now() + budget;
     let (runs, failed) = each(&mut t, |b, name, cfg| {
         let left = end - b.now();
-        let r = runner::rebalance_cluster(b, name, cfg, dry_run, left, !a.json)?;
+        let r = runner::run_cluster(b, name, cfg, jobs, &Cause::default(), dry_run, left, !a.json)?;
         if !a.json {
             print!("{}", r.to_text());
         }
@@ -157,7 +165,8 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
     if clusters.is_none() {
         needs.insert(ballast_aws::calls::Need::Discover);
     }
-    let enabled = |name: &str| cfg.as_ref().and_then(|c| c.clusters.get(name)).is_none_or(|c| c.enabled);
+    let entry = |name: &str| cfg.as_ref().and_then(|c| c.clusters.get(name));
+    let enabled = |name: &str| entry(name).is_none_or(|c| c.rebalance.enabled);
     let rebalancing = match &clusters {
         Some(names) => names.iter().any(|n| enabled(n)),
         None => true,
@@ -165,7 +174,21 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
     if rebalancing {
         needs.insert(ballast_aws::calls::Need::Rebalance);
     }
-    let p = PolicyFor { clusters, groups: vec![], region: g.region.clone(), account: a.account.clone(), needs };
+    let spot: Vec<&ballast_core::config::SpotFallbackConfig> = match &clusters {
+        Some(names) => names.iter().filter_map(|n| entry(n).and_then(|c| c.spot_fallback.as_ref())).collect(),
+        None => cfg.iter().flat_map(|c| c.clusters.values().filter_map(|c| c.spot_fallback.as_ref())).collect(),
+    };
+    let mut groups = Vec::new();
+    for s in &spot {
+        needs.insert(ballast_aws::calls::Need::Scale);
+        groups.push(s.on_demand_group.clone());
+        if s.source == ballast_core::config::SpotSource::Group {
+            groups.push(s.fleet.clone());
+        }
+    }
+    groups.sort();
+    groups.dedup();
+    let p = PolicyFor { clusters, groups, region: g.region.clone(), account: a.account.clone(), needs };
     println!("{}", serde_json::to_string_pretty(&iam::policy(&p)).expect("json"));
     Ok(())
 }

@@ -1,23 +1,21 @@
 //! `status`, `plan` and `run` against a cluster. This version reaches clusters through the
 //! built-in simulator (`--backend sim --scenario FILE`, at a simulated time `--at`).
 
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::ClusterConfig;
 use ballast_core::duration::{Millis, parse_duration};
-use ballast_core::planner;
 use ballast_sim::backend::SimBackend;
 use ballast_sim::{Scenario, Sim};
 use serde_json::json;
 
-use crate::cli::{ClusterArgs, Global, Job, RunArgs};
+use crate::cli::{ClusterArgs, Global, RunArgs};
 use crate::error::{AppError, Result};
-use crate::exec::Exec;
-use crate::jobs::rebalance;
+use crate::runner::{self, Cause, Jobs};
 use crate::{policies, render};
 
 struct Target {
     sc: Scenario,
     sim: Sim,
-    cfg: RebalanceConfig,
+    cfg: ClusterConfig,
 }
 
 fn target(a: &ClusterArgs, g: &Global) -> Result<Target> {
@@ -64,20 +62,16 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
 /// `ballast plan`: what a run would do now; changes nothing.
 pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
     let mut t = target(a, g)?;
-    let snap = t.sim.snapshot();
-    let p = planner::plan(&snap, &t.cfg);
     let cluster = t.sc.cluster.clone();
     let mut be = SimBackend::new(&mut t.sim, None);
-    let mut ex = Exec::new(&mut be, &cluster, true, policies::RUN_BUDGET);
-    rebalance::run(&mut ex, &t.cfg).map_err(|e| AppError::Runtime(e.to_string()))?;
+    let r =
+        runner::run_cluster(&mut be, &cluster, &t.cfg, Jobs::ALL, &Cause::default(), true, policies::RUN_BUDGET, true)
+            .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
     if a.json {
-        let v = json!({"clusters": [{"cluster": cluster, "plan": p, "actions": ex.done}]});
+        let v = json!({"clusters": [r.to_json(false)]});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
-        print!("{}", render::plan_text(&p, &snap));
-        for d in &ex.done {
-            println!("  would: {}", d.text);
-        }
+        print!("{}", r.to_text());
     }
     Ok(())
 }
@@ -85,39 +79,26 @@ pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
 /// `ballast run`: the jobs once (or, with --dry-run, the actions they would send).
 pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     let mut t = target(&a.target, g)?;
-    let before = t.sim.snapshot();
     let cluster = t.sc.cluster.clone();
     let started = t.sim.now;
-    let (outcome, done) = {
+    let r = {
         let mut be = SimBackend::new(&mut t.sim, None);
-        let mut ex = Exec::new(&mut be, &cluster, a.dry_run, policies::RUN_BUDGET);
-        let outcome = match a.job {
-            Job::Rebalance | Job::All => {
-                rebalance::run(&mut ex, &t.cfg).map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?
-            }
-        };
-        (outcome, ex.done)
+        let jobs = super::aws::jobs(a.job);
+        runner::run_cluster(&mut be, &cluster, &t.cfg, jobs, &Cause::default(), a.dry_run, policies::RUN_BUDGET, true)
+            .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?
     };
     let after = t.sim.snapshot();
     if a.target.json {
-        let v = json!({"clusters": [{"cluster": cluster, "dry_run": a.dry_run, "outcome": outcome, "actions": done,
-            "status_after": render::status_json(&after)}]});
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        let mut v = r.to_json(true);
+        v["status_after"] = render::status_json(&after);
+        println!("{}", serde_json::to_string_pretty(&json!({"clusters": [v]})).expect("json"));
         return Ok(());
     }
-    print!("{}", render::plan_text(&outcome.plan, &before));
-    for r in &outcome.recovered {
-        println!("  recovered: {r}");
-    }
-    for d in &done {
-        println!("  {:>7.0}s {}{}", d.at_s - started.as_secs_f64(), if d.dry_run { "would: " } else { "" }, d.text);
-    }
-    if let Some(why) = &outcome.stopped_early {
-        println!("  stopped early: {why}");
-    }
-    if !a.dry_run {
-        println!("{} restart(s) in {} step(s); {} later:", outcome.restarts, outcome.steps, t.sim.now - started);
-        print!("{}", render::status_text(&after));
+    print!("{}", r.to_text());
+    if a.dry_run {
+        println!("(dry run: nothing was sent; {} simulated)", t.sim.now - started);
+    } else {
+        println!("{} simulated", t.sim.now - started);
     }
     Ok(())
 }

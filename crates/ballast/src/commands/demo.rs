@@ -23,7 +23,7 @@ pub fn run() -> Result<()> {
     let snap = sim.snapshot();
     println!("Before, at {}:", sim.now);
     print!("{}", render::status_text(&snap));
-    let p = planner::plan(&snap, &cfg);
+    let p = planner::plan(&snap, &cfg.rebalance);
     println!("\nballast's plan (replacements predicted with the same placement rules the simulator uses):");
     print!("{}", render::plan_text(&p, &snap));
     let runs: Vec<_> = ["ballast", "none", "drain-cov", "redeploy-on-join"]

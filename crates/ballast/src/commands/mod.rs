@@ -8,7 +8,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::ClusterConfig;
 use ballast_sim::Scenario;
 
 use crate::cli::{BackendKind, Cli, Command};
@@ -68,7 +68,7 @@ pub fn load_config(given: Option<&Path>) -> Result<Option<Config>> {
 /// The rebalance configuration for a simulated cluster: the config file's entry for the
 /// scenario's cluster if there is one, else the scenario's `controller.config`; seed 000's
 /// environment variables apply under both.
-pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<RebalanceConfig> {
+pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<ClusterConfig> {
     if let Some(cfg) = load_config(given)?
         && let Some(c) = cfg.clusters.get(&sc.cluster)
     {

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::ClusterConfig;
 use ballast_sim::{Outcome, RunOptions, Scenario, simulate};
 
 use crate::cli::SimulateArgs;
@@ -27,7 +27,7 @@ pub fn policy_list(text: &str) -> Result<Vec<String>> {
 }
 
 /// Runs one policy over the scenario (progress on a terminal only).
-pub fn run_policy(sc: &Scenario, name: &str, cfg: &RebalanceConfig, crash_after: Option<u64>, quiet: bool) -> Outcome {
+pub fn run_policy(sc: &Scenario, name: &str, cfg: &ClusterConfig, crash_after: Option<u64>, quiet: bool) -> Outcome {
     let mut ctrl = policies::make(name, cfg).expect("checked name");
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = |f: f64| {
@@ -51,6 +51,17 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
         return crash_matrix(&sc, &cfg, a.json);
     }
     let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
+    if a.timeline {
+        for (n, o) in names.iter().zip(&runs) {
+            eprintln!("timeline of {n}:");
+            for s in &o.timeline {
+                eprintln!(
+                    "  {:>6.0}s instances {:>3} unplaced {:>3} availability {:>5.1}% count COV {:>5.1}%",
+                    s.t, s.instances, s.unplaced, s.availability, s.cov_count
+                );
+            }
+        }
+    }
     let reports: Vec<_> = runs.iter().map(|o| o.report.clone()).collect();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
@@ -92,7 +103,7 @@ pub struct CrashPoint {
 
 /// Kills ballast after each of its mutating calls in turn; the next scheduled run must
 /// leave nothing DRAINING, nothing surged, no task lost, no service below its budget.
-pub fn crash_matrix(sc: &Scenario, cfg: &RebalanceConfig, json: bool) -> Result<()> {
+pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()> {
     let base = run_policy(sc, "ballast", cfg, None, true);
     let n = base.mutations;
     let min_budget =

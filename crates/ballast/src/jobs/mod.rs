@@ -2,3 +2,4 @@
 //! validated configuration; none knows which backend is behind it.
 
 pub mod rebalance;
+pub mod spot;

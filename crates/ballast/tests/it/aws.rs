@@ -137,6 +137,8 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
             "set_task_protection" => "UpdateTaskProtection",
             "tag_service" => "TagResource",
             "untag_service" => "UntagResource",
+            "set_group_desired" => "SetDesiredCapacity",
+            "terminate_instance" => "TerminateInstanceInAutoScalingGroup",
             k => panic!("unexpected action {k}"),
         };
         *m.entry(op.to_string()).or_default() += 1;
@@ -157,7 +159,7 @@ fn policy_actions(m: &Moto, config: Option<&Path>) -> BTreeSet<String> {
         .unwrap()
         .iter()
         .flat_map(|s| {
-            s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().trim_start_matches("ecs:").to_string())
+            s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().split_once(':').unwrap().1.to_string())
         })
         .collect()
 }
@@ -374,4 +376,41 @@ fn direct_stops_stop_the_planned_tasks_and_never_a_protected_one() {
     assert!(c["GetTaskProtection"] > sent.len() as u64, "protection is read before every stop, refused one included");
     assert!(stderr(&o).contains("scale-in protection"), "{}", stderr(&o));
     assert_granted(&m, None, &c);
+}
+
+#[test]
+fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
+    let m = Moto::start();
+    m.seed("spot");
+    let cfg = temp_file(
+        "spot.yaml",
+        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-test, on_demand_group: od-backup}\n",
+    );
+    let c = cfg.to_str().unwrap();
+    let v = m.json(&["run", "--config", c, "--job", "spot-fallback"]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{v}");
+    let a = &actions[0]["action"];
+    assert_eq!(
+        (a["kind"].as_str(), a["group"].as_str(), a["desired"].as_u64()),
+        (Some("set_group_desired"), Some("od-backup"), Some(3))
+    );
+    assert_eq!(a["honor_cooldown"], false, "scale out at once");
+    assert_eq!(m.truth("group:od-backup")["desired"], 3);
+    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    assert!(calls(&v)["GetMetricData"] >= 1 && calls(&v)["DescribeAutoScalingGroups"] >= 1);
+    assert_granted(&m, Some(&cfg), &calls(&v));
+    // The same shortfall again: nothing more to do.
+    let v = m.json(&["run", "--config", c, "--job", "spot-fallback"]);
+    assert!(v["clusters"][0]["actions"].as_array().unwrap().is_empty(), "{v}");
+    // A fleet with no datapoint is unknown, not zero: nothing scales.
+    let cfg = temp_file(
+        "nodata.yaml",
+        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-none, on_demand_group: od-backup}\n",
+    );
+    let v = m.json(&["run", "--config", cfg.to_str().unwrap(), "--job", "spot-fallback"]);
+    let c = &v["clusters"][0];
+    assert!(c["actions"].as_array().unwrap().is_empty(), "{v}");
+    assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("unknown"), "{v}");
+    assert_eq!(m.truth("group:od-backup")["desired"], 3);
 }

@@ -337,3 +337,26 @@ fn deploy_template_grants_what_iam_policy_prints() {
         assert!(policy.contains(&format!("Sid: {sid}")), "the template lacks statement {sid}");
     }
 }
+
+#[test]
+fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
+    let m = Moto::start();
+    m.seed("spot");
+    let config = "clusters:\n  shop:\n    spot_fallback: {fleet_request_id: sfr-test, on_demand_group: od-backup}\n";
+    let api = RuntimeApi::start(vec![
+        ("fleet".into(), json!({"fleetID": "sfr-test"}).to_string()),
+        ("other".into(), json!({"fleetID": "sfr-other"}).to_string()),
+    ]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("BALLAST_CONFIG", config)]);
+    let answers = api.answers(2, Duration::from_secs(60));
+    let (_, stderr) = output(child);
+    assert_eq!(answers.len(), 2, "{stderr}");
+    let fleet = answers.iter().find(|a| a.id == "fleet").unwrap();
+    assert_eq!(fleet.kind, "response", "{fleet:?}");
+    let c = &fleet.body["clusters"][0];
+    assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("scaled od-backup out"), "{c}");
+    assert!(c.get("plan").is_none(), "a Spot event runs spot-fallback only: {c}");
+    assert_eq!(m.truth("group:od-backup")["desired"], 3);
+    let other = answers.iter().find(|a| a.id == "other").unwrap();
+    assert_eq!(other.body["errorType"], "NonRetryable.NotConfigured", "{other:?}");
+}

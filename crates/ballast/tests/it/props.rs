@@ -3,13 +3,13 @@
 //! invariants hold at every step.
 
 use ballast::policies::Ballast;
-use ballast_core::config::RebalanceConfig;
+use ballast_core::config::{ClusterConfig, RebalanceConfig};
 use ballast_sim::generate::random_scenario;
 use ballast_sim::{RunOptions, Scenario, Sim, simulate};
 use proptest::prelude::*;
 
 fn run(sc: &Scenario) -> Sim {
-    let mut policy = Ballast::new(RebalanceConfig::defaults());
+    let mut policy = Ballast::new(ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None });
     let opts = RunOptions { check_invariants: true, ..RunOptions::default() };
     simulate(sc, "ballast", &mut policy, &opts).sim
 }
@@ -42,7 +42,7 @@ fn restarts_stay_close_to_the_bound_over_many_clusters() {
     let (mut acted, mut restarts, mut bound) = (0, 0u64, 0u64);
     for seed in 0..150u64 {
         let sc = Scenario::parse(&random_scenario(seed), "gen").unwrap();
-        let mut p = Ballast::new(RebalanceConfig::defaults());
+        let mut p = Ballast::new(ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None });
         let o = simulate(&sc, "ballast", &mut p, &RunOptions::default());
         if o.report.tasks_restarted > 0 {
             acted += 1;
