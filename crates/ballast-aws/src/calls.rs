@@ -28,6 +28,8 @@ pub enum Scope {
     Service,
     /// `arn:…:task/NAME/*`.
     Task,
+    /// `arn:…:service/NAME/*` and `arn:…:cluster/NAME` (the surge tag and the run lease).
+    ServiceOrCluster,
     /// `*` (the action supports no resource-level permission; ListServices and ListTasks
     /// carry the `ecs:cluster` condition instead).
     AnyInCluster,
@@ -45,7 +47,8 @@ pub enum Need {
     Read,
     /// Finding clusters that opt in with a tag (no clusters named).
     Discover,
-    /// The rebalance job (every method: recovery may undo what any method left).
+    /// Any job that changes the cluster: the rebalance job (every method: recovery may undo
+    /// what any method left), and the run lease every acting job takes.
     Rebalance,
     /// The autoscale and spot-fallback jobs (Auto Scaling and CloudWatch).
     Scale,
@@ -79,7 +82,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("ecs", "DescribeTasks", Need::Read, Scope::Task),
     op("ecs", "DescribeTaskDefinition", Need::Read, Scope::Any),
     op("ecs", "ListClusters", Need::Discover, Scope::Any),
-    op("ecs", "DescribeClusters", Need::Discover, Scope::Cluster),
+    op("ecs", "DescribeClusters", Need::Read, Scope::Cluster),
     op("ecs", "UpdateContainerInstancesState", Need::Rebalance, Scope::ContainerInstance),
     op("ecs", "PutAttributes", Need::Rebalance, Scope::ContainerInstance),
     op("ecs", "DeleteAttributes", Need::Rebalance, Scope::ContainerInstance),
@@ -87,8 +90,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("ecs", "StopTask", Need::Rebalance, Scope::Task),
     op("ecs", "UpdateService", Need::Rebalance, Scope::Service),
     op("ecs", "UpdateTaskProtection", Need::Rebalance, Scope::Task),
-    op("ecs", "TagResource", Need::Rebalance, Scope::Service),
-    op("ecs", "UntagResource", Need::Rebalance, Scope::Service),
+    op("ecs", "TagResource", Need::Rebalance, Scope::ServiceOrCluster),
+    op("ecs", "UntagResource", Need::Rebalance, Scope::ServiceOrCluster),
     op("autoscaling", "DescribeAutoScalingGroups", Need::Scale, Scope::Any),
     op("autoscaling", "SetDesiredCapacity", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "TerminateInstanceInAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),

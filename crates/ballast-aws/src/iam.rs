@@ -49,6 +49,11 @@ impl PolicyFor {
             Scope::ContainerInstance => per(&|c| self.arn("ecs", &format!("container-instance/{c}/*"))),
             Scope::Service => per(&|c| self.arn("ecs", &format!("service/{c}/*"))),
             Scope::Task => per(&|c| self.arn("ecs", &format!("task/{c}/*"))),
+            Scope::ServiceOrCluster => {
+                let mut v = self.resources(Scope::Service);
+                v.extend(self.resources(Scope::Cluster));
+                v
+            }
             Scope::AnyInCluster | Scope::Any => vec!["*".into()],
             Scope::AutoScalingGroup if self.groups.is_empty() => {
                 vec![self.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")]
@@ -75,6 +80,7 @@ fn sid(scope: Scope) -> &'static str {
         Scope::ContainerInstance => "EcsContainerInstances",
         Scope::Service => "EcsServices",
         Scope::Task => "EcsTasks",
+        Scope::ServiceOrCluster => "EcsTags",
         Scope::AnyInCluster => "EcsListsInClusters",
         Scope::Any => "NoResourceLevelPermissions",
         Scope::AutoScalingGroup => "AutoScalingGroups",

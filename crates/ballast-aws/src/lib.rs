@@ -68,6 +68,8 @@ pub struct AwsBackend {
     task_defs: BTreeMap<String, TaskDefinition>,
     /// Service name → ARN per cluster, from the last snapshot (for tagging).
     service_arns: BTreeMap<(String, String), String>,
+    /// Cluster name → ARN, from DescribeClusters (for the lease tag).
+    cluster_arns: BTreeMap<String, String>,
 }
 
 impl AwsBackend {
@@ -92,6 +94,7 @@ impl AwsBackend {
             buckets: calls::Gate::default(),
             task_defs: BTreeMap::new(),
             service_arns: BTreeMap::new(),
+            cluster_arns: BTreeMap::new(),
         }
     }
 
@@ -112,6 +115,15 @@ impl AwsBackend {
     pub fn discover(&mut self, key: &str, value: Option<&str>) -> Result<Vec<String>, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
         self.block(read::discover(&clients, &gate, key, value))
+    }
+}
+
+impl AwsBackend {
+    fn cluster_tags_and_arn(&mut self, cluster: &str) -> Result<(String, BTreeMap<String, String>), BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        let (arn, tags) = self.block(read::cluster_tags(&clients, &gate, cluster))?;
+        self.cluster_arns.insert(cluster.to_string(), arn.clone());
+        Ok((arn, tags))
     }
 }
 
@@ -139,9 +151,17 @@ impl Backend for AwsBackend {
             Action::TagService { service, .. } | Action::UntagService { service, .. } => {
                 self.service_arns.get(&(cluster.to_string(), service.clone())).cloned()
             }
+            Action::TagCluster { .. } | Action::UntagCluster { .. } => match self.cluster_arns.get(cluster) {
+                Some(a) => Some(a.clone()),
+                None => Some(self.cluster_tags_and_arn(cluster)?.0),
+            },
             _ => None,
         };
         self.block(write::apply(&clients, &gate, cluster, action, arn))
+    }
+
+    fn cluster_tags(&mut self, cluster: &str) -> Result<BTreeMap<String, String>, BackendError> {
+        Ok(self.cluster_tags_and_arn(cluster)?.1)
     }
 
     fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError> {

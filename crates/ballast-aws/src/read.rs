@@ -380,6 +380,32 @@ pub async fn task_definition(c: &Clients, gate: &Gate, arn: &str) -> Result<Task
     })
 }
 
+/// A cluster's ARN and resource tags (DescribeClusters with TAGS).
+pub async fn cluster_tags(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+) -> Result<(String, BTreeMap<String, String>), BackendError> {
+    gate.pass("DescribeClusters").await;
+    let r = c
+        .ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(to("DescribeClusters"))?;
+    let Some(cl) = r.clusters().iter().find(|c| c.status() != Some("INACTIVE")) else {
+        return Err(BackendError::NotFound {
+            operation: "DescribeClusters".into(),
+            what: format!("cluster {cluster}"),
+        });
+    };
+    let tags =
+        cl.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect();
+    Ok((cl.cluster_arn().unwrap_or_default().to_string(), tags))
+}
+
 /// The names of the ACTIVE clusters tagged `key` (with `value`, when given).
 pub async fn discover(c: &Clients, gate: &Gate, key: &str, value: Option<&str>) -> Result<Vec<String>, BackendError> {
     let mut arns = Vec::new();

@@ -25,7 +25,8 @@ fn invalid(op: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Invalid { operation: op.to_string(), message: e.to_string() }
 }
 
-/// Applies one action. `service_arn`: the service's ARN for tagging (from the last snapshot).
+/// Applies one action. `service_arn`: the ARN a tag action targets (the service's, from the
+/// last snapshot, or the cluster's).
 pub async fn apply(
     c: &Clients,
     gate: &Gate,
@@ -90,6 +91,19 @@ pub async fn apply(
         }
         Action::UntagService { service, key } => {
             let arn = service_arn.ok_or_else(|| no_arn("UntagResource", service))?;
+            gate.pass("UntagResource").await;
+            let r = c.ecs.untag_resource().resource_arn(arn).tag_keys(key).send().await;
+            r.map(|_| ()).map_err(to("UntagResource"))
+        }
+        Action::TagCluster { key, value } => {
+            let arn = service_arn.ok_or_else(|| no_arn("TagResource", cluster))?;
+            gate.pass("TagResource").await;
+            let tag = aws_sdk_ecs::types::Tag::builder().key(key).value(value).build();
+            let r = c.ecs.tag_resource().resource_arn(arn).tags(tag).send().await;
+            r.map(|_| ()).map_err(to("TagResource"))
+        }
+        Action::UntagCluster { key } => {
+            let arn = service_arn.ok_or_else(|| no_arn("UntagResource", cluster))?;
             gate.pass("UntagResource").await;
             let r = c.ecs.untag_resource().resource_arn(arn).tag_keys(key).send().await;
             r.map(|_| ()).map_err(to("UntagResource"))

@@ -84,6 +84,18 @@ pub enum Action {
         /// Tag key.
         key: String,
     },
+    /// TagResource on the cluster (the run lease).
+    TagCluster {
+        /// Tag key.
+        key: String,
+        /// Tag value.
+        value: String,
+    },
+    /// UntagResource on the cluster.
+    UntagCluster {
+        /// Tag key.
+        key: String,
+    },
     /// Auto Scaling SetDesiredCapacity.
     SetGroupDesired {
         /// Auto Scaling group name.
@@ -130,8 +142,8 @@ impl Action {
             Action::StopTask { .. } => "StopTask",
             Action::SetServiceDesired { .. } | Action::ForceNewDeployment { .. } => "UpdateService",
             Action::SetTaskProtection { .. } => "UpdateTaskProtection",
-            Action::TagService { .. } => "TagResource",
-            Action::UntagService { .. } => "UntagResource",
+            Action::TagService { .. } | Action::TagCluster { .. } => "TagResource",
+            Action::UntagService { .. } | Action::UntagCluster { .. } => "UntagResource",
             Action::SetGroupDesired { .. } => "SetDesiredCapacity",
             Action::TerminateInstance { .. } => "TerminateInstanceInAutoScalingGroup",
         }
@@ -162,6 +174,8 @@ impl fmt::Display for Action {
             ),
             Action::TagService { service, key, value } => write!(f, "tag {service} {key}={value}"),
             Action::UntagService { service, key } => write!(f, "untag {service} {key}"),
+            Action::TagCluster { key, value } => write!(f, "tag the cluster {key}={value}"),
+            Action::UntagCluster { key } => write!(f, "untag the cluster {key}"),
             Action::SetGroupDesired { group, desired, honor_cooldown, reason } => write!(
                 f,
                 "set group {group} desired={desired}{}: {reason}",

@@ -165,6 +165,8 @@ pub trait Backend {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError>;
     /// Applies one action.
     fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError>;
+    /// The cluster's resource tags (DescribeClusters with TAGS): where the run lease lives.
+    fn cluster_tags(&mut self, cluster: &str) -> Result<BTreeMap<String, String>, BackendError>;
     /// One Auto Scaling group (DescribeAutoScalingGroups).
     fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError>;
     /// The latest complete datapoint of each query (`None`: no datapoint, which is unknown,

@@ -2,7 +2,7 @@
 //! serve them, every call counted by operation name as a real client would make it, API
 //! faults with SDK-like retries, and crash points for the crash matrix.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
 use ballast_core::backend::{Backend, BackendError, GroupInfo, GroupInstance, Lifecycle, MetricQuery, snapshot_calls};
@@ -281,6 +281,12 @@ impl Sim {
                 let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
                 self.svcs[s].tags.remove(key);
             }
+            Action::TagCluster { key, value } => {
+                self.cluster_tags.insert(key.clone(), value.clone());
+            }
+            Action::UntagCluster { key } => {
+                self.cluster_tags.remove(key);
+            }
             Action::SetGroupDesired { group, desired, honor_cooldown, .. } => {
                 let g = self.sc.groups.iter().position(|x| &x.name == group).ok_or_else(|| nf(group))?;
                 let spec = &self.sc.groups[g];
@@ -379,7 +385,8 @@ impl Backend for SimBackend<'_> {
             }
         }
         self.call(action.operation())?;
-        if !self.acted {
+        let lease = matches!(action, Action::TagCluster { .. } | Action::UntagCluster { .. });
+        if !self.acted && !lease {
             // The bound from this state (the run's first mutating call); the report keeps
             // the largest over the runs that acted.
             self.acted = true;
@@ -394,6 +401,17 @@ impl Backend for SimBackend<'_> {
             return Err(BackendError::Crashed);
         }
         Ok(())
+    }
+
+    fn cluster_tags(&mut self, cluster: &str) -> Result<BTreeMap<String, String>, BackendError> {
+        self.call("DescribeClusters")?;
+        if cluster != self.sim.sc.cluster {
+            return Err(BackendError::NotFound {
+                operation: "DescribeClusters".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        Ok(self.sim.cluster_tags.clone())
     }
 
     fn group(&mut self, name: &str) -> Result<GroupInfo, BackendError> {

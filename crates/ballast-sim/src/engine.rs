@@ -140,6 +140,8 @@ pub struct Sim {
     pub(crate) node_events: BTreeSet<usize>,
     /// Triggers for the controller, in order.
     pub triggers: VecDeque<Trigger>,
+    /// The cluster's resource tags (where ballast keeps its run lease).
+    pub cluster_tags: BTreeMap<String, String>,
     /// A controller run is in progress (scheduled runs are skipped meanwhile).
     pub busy: bool,
     /// Report accounting.
@@ -186,6 +188,7 @@ impl Sim {
             dirty: BTreeSet::new(),
             node_events: BTreeSet::new(),
             triggers: VecDeque::new(),
+            cluster_tags: BTreeMap::new(),
             busy: false,
             acct: Accounting::default(),
             faults: None,

@@ -34,6 +34,9 @@ pub enum ExecError {
     /// The run's deadline would be passed by the next step.
     #[error("deadline: {0}")]
     Deadline(String),
+    /// Another run holds the cluster's lease: this run changes nothing.
+    #[error("another ballast run is acting on the cluster: {0}")]
+    LeaseHeld(String),
 }
 
 impl ExecError {
@@ -53,13 +56,98 @@ pub struct Exec<'a> {
     deadline: Millis,
     /// What was done.
     pub done: Vec<Done>,
+    /// This run's lease holder id, when the run takes the lease (see [`crate::lease`]).
+    lease_holder: Option<String>,
+    /// The lease value written, once taken, and when it expires.
+    lease_taken: Option<(String, Millis)>,
 }
 
 impl<'a> Exec<'a> {
     /// An executor whose run must end within `budget` from now.
     pub fn new(backend: &'a mut dyn Backend, cluster: &str, dry_run: bool, budget: Millis) -> Self {
         let deadline = backend.now() + budget;
-        Exec { backend, cluster: cluster.to_string(), dry_run, deadline, done: vec![] }
+        Exec {
+            backend,
+            cluster: cluster.to_string(),
+            dry_run,
+            deadline,
+            done: vec![],
+            lease_holder: None,
+            lease_taken: None,
+        }
+    }
+
+    /// Takes the cluster's run lease before the first mutating call, as `holder`.
+    pub fn with_lease(mut self, holder: String) -> Self {
+        self.lease_holder = Some(holder);
+        self
+    }
+
+    /// Whether this run holds the lease.
+    pub fn holds_lease(&self) -> bool {
+        self.lease_taken.is_some()
+    }
+
+    fn lease_blocker(&mut self, holder: &str) -> Result<Option<String>, ExecError> {
+        let cluster = self.cluster.clone();
+        let tags = self.retry(|b| b.cluster_tags(&cluster))?;
+        let now = self.backend.now();
+        Ok(tags
+            .get(crate::lease::TAG)
+            .and_then(|v| crate::lease::Lease::parse(v))
+            .filter(|l| l.blocks(holder, now))
+            .map(|l| format!("{} holds the lease until {}s", l.holder, l.until.as_secs())))
+    }
+
+    fn write_lease(&mut self, holder: &str) -> Result<(), ExecError> {
+        let until = self.backend.now() + crate::lease::TTL;
+        let value = crate::lease::Lease { holder: holder.to_string(), until }.value();
+        let cluster = self.cluster.clone();
+        let tag = Action::TagCluster { key: crate::lease::TAG.into(), value: value.clone() };
+        self.retry(|b| b.apply(&cluster, &tag))?;
+        self.lease_taken = Some((value, until));
+        Ok(())
+    }
+
+    /// Renews the lease when it is ours and close to expiring.
+    fn renew_lease(&mut self) -> Result<(), ExecError> {
+        match (&self.lease_holder, &self.lease_taken) {
+            (Some(h), Some((_, until))) if *until - self.backend.now() < crate::lease::RENEW_BELOW => {
+                let h = h.clone();
+                self.write_lease(&h)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn take_lease(&mut self) -> Result<(), ExecError> {
+        let Some(holder) = self.lease_holder.clone() else { return Ok(()) };
+        if self.lease_taken.is_some() {
+            return self.renew_lease();
+        }
+        if let Some(why) = self.lease_blocker(&holder)? {
+            return Err(ExecError::LeaseHeld(why));
+        }
+        self.write_lease(&holder)?;
+        self.backend.sleep(crate::lease::SETTLE)?;
+        if let Some(why) = self.lease_blocker(&holder)? {
+            // Another run wrote after us: its lease stands, ours was overwritten.
+            self.lease_taken = None;
+            return Err(ExecError::LeaseHeld(why));
+        }
+        Ok(())
+    }
+
+    /// Gives the lease back (only if it is still ours). Called when the run ends.
+    pub fn release_lease(&mut self) -> Result<(), ExecError> {
+        let Some((ours, _)) = self.lease_taken.take() else { return Ok(()) };
+        let cluster = self.cluster.clone();
+        let tags = self.retry(|b| b.cluster_tags(&cluster))?;
+        if tags.get(crate::lease::TAG) == Some(&ours) {
+            let untag = Action::UntagCluster { key: crate::lease::TAG.into() };
+            self.retry(|b| b.apply(&cluster, &untag))?;
+        }
+        Ok(())
     }
 
     /// Time left before the deadline.
@@ -123,6 +211,7 @@ impl<'a> Exec<'a> {
             self.done.push(Done { at_s, action, text, dry_run: true });
             return Ok(());
         }
+        self.take_lease()?;
         tracing::info!(cluster = %self.cluster, "{text}");
         let cluster = self.cluster.clone();
         let result = self.retry(|b| b.apply(&cluster, &action));
@@ -143,6 +232,9 @@ impl<'a> Exec<'a> {
     pub fn sleep(&mut self, d: Millis) -> Result<(), ExecError> {
         let d = d.min(self.remaining());
         self.backend.sleep(d)?;
+        if !self.dry_run {
+            self.renew_lease()?;
+        }
         Ok(())
     }
 }

@@ -173,7 +173,8 @@ impl Function {
         let budget = deadline - backend.now() - DEADLINE_MARGIN;
         tracing::info!(?trigger, budget_s = budget.as_secs(), "invocation");
         let spot_only = Jobs { rebalance: false, spot_fallback: true };
-        let mut cause = Cause::default();
+        let mut cause =
+            Cause { holder: Some(crate::lease::holder_id("ballast-lambda", backend.now())), ..Cause::default() };
         let (clusters, jobs) = match &trigger {
             Trigger::Scheduled => (self.clusters(&mut backend, cfg.as_ref(), None)?, Jobs::ALL),
             Trigger::Instance { cluster, .. } => {

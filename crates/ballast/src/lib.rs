@@ -7,6 +7,7 @@
 //! - [`jobs`]: the jobs (rebalance), written once against the `Backend` seam.
 //! - [`runner`]: one cluster's run, shared by the CLI and the Lambda handler.
 //! - [`lambda`]: the Lambda function: events, configuration from the environment, metrics.
+//! - [`lease`]: the run lease that keeps two runs on one cluster from both acting.
 //! - [`policies`]: ballast and the prior art's algorithms as simulator controllers.
 //! - [`config_file`] reads `ballast.yaml`.
 //! - [`render`], [`html`]: tables, bars and the HTML report.
@@ -19,6 +20,7 @@ pub mod exec;
 pub mod html;
 pub mod jobs;
 pub mod lambda;
+pub mod lease;
 pub mod logging;
 pub mod policies;
 pub mod render;

@@ -22,55 +22,96 @@ pub const RUN_BUDGET: Millis = Millis::mins(14);
 pub const NAMES: [&str; 5] = ["ballast", "none", "drain-cov", "redeploy-on-join", "spot-pending"];
 
 /// ballast's own policy: the configured jobs on every scheduled run, the rebalance job on
-/// every join, the spot-fallback job on every Spot interruption warning.
+/// every join, the spot-fallback job on every Spot interruption warning. Every acting run
+/// takes the cluster's run lease, as on AWS.
 pub struct Ballast {
     cfg: ClusterConfig,
     last_run: Option<Millis>,
+    /// The lease holder id prefix; `None`: runs take no lease.
+    holder: Option<String>,
+    runs: u64,
     /// One line per run that did something.
     pub log: Vec<String>,
+}
+
+fn ok_unless_backend(r: Result<(), ExecError>) -> Result<(), BackendError> {
+    match r {
+        Err(ExecError::Backend(e)) => Err(e),
+        // A deadline ends the run cleanly; a lease held by another controller means that
+        // one is acting.
+        Ok(()) | Err(ExecError::Deadline(_) | ExecError::LeaseHeld(_)) => Ok(()),
+    }
 }
 
 impl Ballast {
     /// With a validated configuration.
     pub fn new(cfg: ClusterConfig) -> Self {
-        Ballast { cfg, last_run: None, log: vec![] }
+        Ballast::named(cfg, "sim-ballast")
     }
 
-    fn spot(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), BackendError> {
+    /// With a lease holder id of its own (for several controllers on one cluster).
+    pub fn named(cfg: ClusterConfig, holder: &str) -> Self {
+        Ballast { cfg, last_run: None, holder: Some(holder.to_string()), runs: 0, log: vec![] }
+    }
+
+    /// Runs that take no lease (only to show, in tests, what the lease prevents).
+    pub fn without_lease(cfg: ClusterConfig) -> Self {
+        Ballast { cfg, last_run: None, holder: None, runs: 0, log: vec![] }
+    }
+
+    fn spot(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), ExecError> {
         let Some(cfg) = &self.cfg.spot_fallback else { return Ok(()) };
         let at = ex.now();
-        match spot::run(ex, cfg, warning) {
-            Ok(o) => {
-                if !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
-                    || o.decision.starts_with("scaled")
-                {
-                    self.log.push(format!("{at} ({why}): spot-fallback: {}", o.decision));
-                }
-                Ok(())
-            }
-            Err(ExecError::Backend(e)) => Err(e),
-            Err(ExecError::Deadline(_)) => Ok(()),
+        let o = spot::run(ex, cfg, warning)?;
+        if !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
+            || o.decision.starts_with("scaled")
+        {
+            self.log.push(format!("{at} ({why}): spot-fallback: {}", o.decision));
         }
+        Ok(())
+    }
+
+    fn jobs(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), ExecError> {
+        let at = ex.now();
+        self.spot(ex, why, warning)?;
+        if warning.is_some() {
+            return Ok(());
+        }
+        let o = rebalance::run(ex, &self.cfg.rebalance)?;
+        if o.restarts > 0 || !o.recovered.is_empty() {
+            self.log
+                .push(format!("{at} ({why}): {}; {} restart(s) in {} step(s)", o.plan.summary, o.restarts, o.steps));
+        }
+        Ok(())
+    }
+
+    /// One run: the jobs under the run lease, which is given back at the end.
+    pub fn run_once(
+        &mut self,
+        b: &mut dyn Backend,
+        cluster: &str,
+        why: &str,
+        warning: Option<&str>,
+    ) -> Result<(), BackendError> {
+        self.last_run = Some(b.now());
+        // Each run is a process of its own, with a holder id of its own (a crashed run's lease
+        // blocks the next one until it expires, as on AWS).
+        self.runs += 1;
+        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
+        if let Some(h) = &self.holder {
+            ex = ex.with_lease(format!("{h}-{}", self.runs));
+        }
+        let r = self.jobs(&mut ex, why, warning);
+        if matches!(&r, Err(e) if e.is_crash()) {
+            return ok_unless_backend(r);
+        }
+        let released = ex.release_lease();
+        ok_unless_backend(r)?;
+        ok_unless_backend(released)
     }
 
     fn run(&mut self, b: &mut dyn Backend, cluster: &str, why: &str) -> Result<(), BackendError> {
-        self.last_run = Some(b.now());
-        let at = b.now();
-        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        self.spot(&mut ex, why, None)?;
-        match rebalance::run(&mut ex, &self.cfg.rebalance) {
-            Ok(o) => {
-                if o.restarts > 0 || !o.recovered.is_empty() {
-                    self.log.push(format!(
-                        "{at} ({why}): {}; {} restart(s) in {} step(s)",
-                        o.plan.summary, o.restarts, o.steps
-                    ));
-                }
-                Ok(())
-            }
-            Err(ExecError::Backend(e)) => Err(e),
-            Err(ExecError::Deadline(_)) => Ok(()),
-        }
+        self.run_once(b, cluster, why, None)
     }
 }
 
@@ -94,8 +135,7 @@ impl Controller for Ballast {
     }
 
     fn on_spot_warning(&mut self, b: &mut dyn Backend, cluster: &str, id: &str) -> Result<(), BackendError> {
-        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        self.spot(&mut ex, "Spot interruption warning", Some(id))
+        self.run_once(b, cluster, "Spot interruption warning", Some(id))
     }
 }
 

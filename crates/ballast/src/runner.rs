@@ -10,7 +10,7 @@ use ballast_core::metrics;
 use ballast_core::model::{InstanceStatus, Snapshot};
 use serde_json::{Value, json};
 
-use crate::exec::{Done, Exec};
+use crate::exec::{Done, Exec, ExecError};
 use crate::jobs::rebalance::{self, Outcome};
 use crate::jobs::spot::{self, SpotOutcome};
 use crate::render;
@@ -34,6 +34,8 @@ pub struct ClusterRun {
     pub after: Option<Snapshot>,
     /// The configured measure's COV after a real run, percent.
     pub cov_after: Option<f64>,
+    /// Why the run changed nothing because another run holds the cluster's lease.
+    pub lease_held: Option<String>,
 }
 
 impl ClusterRun {
@@ -75,6 +77,9 @@ impl ClusterRun {
         if let Some(s) = &self.spot {
             v["spot_fallback"] = json!(s);
         }
+        if let Some(w) = &self.lease_held {
+            v["lease_held"] = json!(w);
+        }
         if let Some(s) = &self.after {
             v["status_after"] = render::status_json(s);
         }
@@ -84,6 +89,9 @@ impl ClusterRun {
     /// The run for humans: the plan, what was (or would be) done, the cluster after.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        if let Some(w) = &self.lease_held {
+            out.push_str(&format!("cluster {}: nothing done: {w}\n", self.cluster));
+        }
         if let Some(s) = &self.spot {
             out.push_str(&format!("cluster {}: spot-fallback: {}\n", self.cluster, s.decision));
         }
@@ -128,11 +136,14 @@ impl Jobs {
     pub const ALL: Jobs = Jobs { rebalance: true, spot_fallback: true };
 }
 
-/// What starts the run.
+/// What starts the run, and who runs it.
 #[derive(Debug, Clone, Default)]
 pub struct Cause<'a> {
     /// A Spot interruption warning for this EC2 instance.
     pub spot_warning: Option<&'a str>,
+    /// The run lease's holder id (see [`crate::lease`]); `None`: no lease (the simulator's
+    /// single controller, or a dry run).
+    pub holder: Option<String>,
 }
 
 /// Runs the asked jobs once on `cluster` within `budget`: spot-fallback first (capacity is
@@ -157,6 +168,7 @@ pub fn run_cluster(
         before: None,
         after: None,
         cov_after: None,
+        lease_held: None,
     };
     let rebalance = jobs.rebalance && cfg.rebalance.enabled;
     let spot = cfg.spot_fallback.as_ref().filter(|_| jobs.spot_fallback);
@@ -164,23 +176,50 @@ pub fn run_cluster(
         return Ok(run);
     }
     let mut ex = Exec::new(backend, cluster, dry_run, budget);
-    if keep_before {
-        run.before = Some(ex.snapshot().map_err(|e| e.to_string())?);
+    if let Some(h) = cause.holder.clone().filter(|_| !dry_run) {
+        ex = ex.with_lease(h);
     }
-    if let Some(s) = spot {
-        let r = spot::run(&mut ex, s, cause.spot_warning);
-        run.actions.append(&mut ex.done);
-        run.spot = Some(r.map_err(|e| format!("spot-fallback: {e}"))?);
+    let r = jobs_once(&mut ex, &mut run, cfg, rebalance, spot, cause, keep_before);
+    let released = ex.release_lease();
+    match r {
+        Ok(()) => {}
+        Err(ExecError::LeaseHeld(why)) => {
+            tracing::info!(cluster, "{why}; this run changes nothing");
+            run.lease_held = Some(why);
+            return Ok(run);
+        }
+        Err(e) => return Err(e.to_string()),
     }
-    if rebalance {
-        let outcome = rebalance::run(&mut ex, &cfg.rebalance);
-        run.actions.append(&mut ex.done);
-        run.outcome = Some(outcome.map_err(|e| e.to_string())?);
-    }
+    released.map_err(|e| format!("releasing the run lease: {e}"))?;
     if !dry_run {
         let after = ex.snapshot().map_err(|e| e.to_string())?;
         run.cov_after = Some(metrics::cov(&after, cfg.rebalance.measure, cfg.rebalance.counting));
         run.after = Some(after);
     }
     Ok(run)
+}
+
+fn jobs_once(
+    ex: &mut Exec,
+    run: &mut ClusterRun,
+    cfg: &ClusterConfig,
+    rebalance: bool,
+    spot: Option<&ballast_core::config::SpotFallbackConfig>,
+    cause: &Cause,
+    keep_before: bool,
+) -> Result<(), ExecError> {
+    if keep_before {
+        run.before = Some(ex.snapshot()?);
+    }
+    if let Some(s) = spot {
+        let r = spot::run(ex, s, cause.spot_warning);
+        run.actions.append(&mut ex.done);
+        run.spot = Some(r?);
+    }
+    if rebalance {
+        let outcome = rebalance::run(ex, &cfg.rebalance);
+        run.actions.append(&mut ex.done);
+        run.outcome = Some(outcome?);
+    }
+    Ok(())
 }

@@ -139,7 +139,8 @@ fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Milli
     let end = t.backend.now() + budget;
     let (runs, failed) = each(&mut t, |b, name, cfg| {
         let left = end - b.now();
-        let r = runner::run_cluster(b, name, cfg, jobs, &Cause::default(), dry_run, left, !a.json)?;
+        let cause = Cause { holder: Some(crate::lease::holder_id("ballast-cli", b.now())), ..Cause::default() };
+        let r = runner::run_cluster(b, name, cfg, jobs, &cause, dry_run, left, !a.json)?;
         if !a.json {
             print!("{}", r.to_text());
         }
@@ -180,6 +181,8 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
     };
     let mut groups = Vec::new();
     for s in &spot {
+        // Spot fallback drains, marks and takes the run lease: the cluster writes too.
+        needs.insert(ballast_aws::calls::Need::Rebalance);
         needs.insert(ballast_aws::calls::Need::Scale);
         groups.push(s.on_demand_group.clone());
         if s.source == ballast_core::config::SpotSource::Group {

@@ -120,6 +120,10 @@ fn bad_input_exits_2_with_a_position() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--region"), "{}", stderr(&o));
+    let empty = temp_file("empty.yaml", "clusters: {}\n");
+    let o = ballast(&["validate", "--config", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("names no cluster"), "{}", stderr(&o));
     let o = ballast(&["run", "--region", "us-east-1", "--deadline", "soon"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = ballast(&["frobnicate"]);

@@ -55,4 +55,20 @@ proptest! {
     fn event_parser_never_panics(s in "\\PC{0,300}") {
         let _ = serde_json::from_str::<Envelope<InstanceStateChange>>(&s);
     }
+
+    #[test]
+    fn spot_fallback_section_never_panics(s in "\\PC{0,200}") {
+        let env = ballast_core::config::EnvSettings::default();
+        let _ = ballast::config_file::parse(&format!("clusters:\n  c:\n    spot_fallback: {{{s}}}\n"), "fuzz.yaml", &env);
+    }
+
+    #[test]
+    fn lambda_event_classifier_never_panics(s in "\\PC{0,300}") {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) {
+            let _ = ballast::lambda::classify(&v);
+        }
+        let wrapped = serde_json::json!({"Records": [{"Sns": {"Message": s.clone()}}]});
+        let _ = ballast::lambda::classify(&wrapped);
+        let _ = ballast::lambda::classify(&serde_json::json!({"source": "aws.ecs", "detail-type": "ECS Container Instance State Change", "detail": s}));
+    }
 }
