@@ -104,9 +104,19 @@ impl<'a> Exec<'a> {
         let value = crate::lease::Lease { holder: holder.to_string(), until }.value();
         let cluster = self.cluster.clone();
         let tag = Action::TagCluster { key: crate::lease::TAG.into(), value: value.clone() };
-        self.retry(|b| b.apply(&cluster, &tag))?;
+        self.send_recorded(&cluster, tag)?;
         self.lease_taken = Some((value, until));
         Ok(())
+    }
+
+    /// Sends a lease call and records it with the run's actions (everything sent is shown).
+    fn send_recorded(&mut self, cluster: &str, action: Action) -> Result<(), ExecError> {
+        let (at_s, text) = (self.backend.now().as_secs_f64(), action.to_string());
+        let r = self.retry(|b| b.apply(cluster, &action));
+        if r.is_ok() || matches!(r, Err(ExecError::Backend(BackendError::Crashed))) {
+            self.done.push(Done { at_s, action, text, dry_run: false });
+        }
+        r
     }
 
     /// Renews the lease when it is ours and close to expiring.
@@ -144,8 +154,7 @@ impl<'a> Exec<'a> {
         let cluster = self.cluster.clone();
         let tags = self.retry(|b| b.cluster_tags(&cluster))?;
         if tags.get(crate::lease::TAG) == Some(&ours) {
-            let untag = Action::UntagCluster { key: crate::lease::TAG.into() };
-            self.retry(|b| b.apply(&cluster, &untag))?;
+            self.send_recorded(&cluster, Action::UntagCluster { key: crate::lease::TAG.into() })?;
         }
         Ok(())
     }
@@ -212,6 +221,7 @@ impl<'a> Exec<'a> {
             return Ok(());
         }
         self.take_lease()?;
+        let at_s = self.backend.now().as_secs_f64();
         tracing::info!(cluster = %self.cluster, "{text}");
         let cluster = self.cluster.clone();
         let result = self.retry(|b| b.apply(&cluster, &action));

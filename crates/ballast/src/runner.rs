@@ -181,6 +181,7 @@ pub fn run_cluster(
     }
     let r = jobs_once(&mut ex, &mut run, cfg, rebalance, spot, cause, keep_before);
     let released = ex.release_lease();
+    run.actions.append(&mut ex.done);
     match r {
         Ok(()) => {}
         Err(ExecError::LeaseHeld(why)) => {

@@ -112,6 +112,16 @@ const MUTATING: &[&str] = &[
     "TerminateInstanceInAutoScalingGroup",
 ];
 
+/// A run's actions without its lease calls (which every acting run makes first and last).
+fn job_actions(actions: &[Value]) -> Vec<Value> {
+    let lease = |a: &Value| ["tag_cluster", "untag_cluster"].contains(&a["action"]["kind"].as_str().unwrap_or(""));
+    let out: Vec<Value> = actions.iter().filter(|a| !lease(a)).cloned().collect();
+    if out.len() < actions.len() {
+        assert!(lease(&actions[0]) && lease(&actions[actions.len() - 1]), "the lease is taken first, given back last");
+    }
+    out
+}
+
 fn calls(v: &Value) -> BTreeMap<String, u64> {
     serde_json::from_value(v["api_calls"].clone()).expect("api_calls")
 }
@@ -138,6 +148,8 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
             "tag_service" => "TagResource",
             "untag_service" => "UntagResource",
             "set_group_desired" => "SetDesiredCapacity",
+            "tag_cluster" => "TagResource",
+            "untag_cluster" => "UntagResource",
             "terminate_instance" => "TerminateInstanceInAutoScalingGroup",
             k => panic!("unexpected action {k}"),
         };
@@ -245,7 +257,10 @@ fn stop_method_makes_exactly_the_calls_it_names_and_stops_the_planned_tasks() {
     // The first step is the one the plan named (the rest is re-planned on fresh state).
     let kinds = |a: &[Value]| -> Vec<String> {
         a.iter()
-            .filter(|x| x["action"]["kind"] != "set_task_protection")
+            .filter(|x| {
+                !["set_task_protection", "tag_cluster", "untag_cluster"]
+                    .contains(&x["action"]["kind"].as_str().unwrap())
+            })
             .take(4)
             .map(|x| format!("{} {}", x["action"]["kind"], x["action"]["service"]))
             .collect()
@@ -284,13 +299,14 @@ fn drain_method_marks_drains_returns_and_unmarks() {
     );
     let cfg_s = cfg.to_str().unwrap();
     let v = m.json(&["run", "--config", cfg_s]);
-    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    let all = v["clusters"][0]["actions"].as_array().unwrap();
+    let actions = &job_actions(all);
     let kinds: Vec<String> = actions
         .iter()
         .map(|a| format!("{} {}", a["action"]["kind"].as_str().unwrap(), a["action"]["status"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(kinds, ["put_attribute ", "set_instance_state DRAINING", "set_instance_state ACTIVE"], "{v}");
-    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    assert_eq!(mutating(&calls(&v)), named_by(all));
     let drained = actions[0]["action"]["instance_arn"].as_str().unwrap().to_string();
     let truth = m.truth("shop");
     let inst = truth["instances"].as_array().unwrap().iter().find(|i| i["container_instance_arn"] == drained).unwrap();
@@ -299,7 +315,7 @@ fn drain_method_marks_drains_returns_and_unmarks() {
     assert_eq!(service_tasks(&truth).len(), 6, "no task lost");
     // The next run removes the mark (and finds nothing worth draining again, or drains anew).
     let v2 = m.json(&["run", "--config", cfg_s]);
-    let first = &v2["clusters"][0]["actions"][0]["action"];
+    let first = &job_actions(v2["clusters"][0]["actions"].as_array().unwrap())[0]["action"];
     assert_eq!(first["kind"], "delete_attribute", "{v2}");
     assert_eq!(first["instance_arn"], drained.as_str());
     assert_granted(&m, Some(&cfg), &calls(&v));
@@ -331,12 +347,13 @@ fn redeploy_method_forces_a_new_deployment_of_the_planned_service() {
     let plan = m.json(&["plan", "--config", cfg.to_str().unwrap()]);
     let planned = plan["clusters"][0]["actions"].as_array().unwrap().clone();
     let v = m.json(&["run", "--config", cfg.to_str().unwrap()]);
-    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    let all = v["clusters"][0]["actions"].as_array().unwrap();
+    let actions = &job_actions(all);
     assert_eq!(actions.len(), 1, "{v}");
     assert_eq!(actions[0]["action"]["kind"], "force_new_deployment");
     assert_eq!(actions[0]["action"]["service"], "web");
     assert_eq!(planned[0]["action"], actions[0]["action"]);
-    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    assert_eq!(mutating(&calls(&v)), named_by(all));
     assert_granted(&m, Some(&cfg), &calls(&v));
 }
 
@@ -388,7 +405,8 @@ fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
     );
     let c = cfg.to_str().unwrap();
     let v = m.json(&["run", "--config", c, "--job", "spot-fallback"]);
-    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    let all = v["clusters"][0]["actions"].as_array().unwrap();
+    let actions = &job_actions(all);
     assert_eq!(actions.len(), 1, "{v}");
     let a = &actions[0]["action"];
     assert_eq!(
@@ -397,7 +415,7 @@ fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
     );
     assert_eq!(a["honor_cooldown"], false, "scale out at once");
     assert_eq!(m.truth("group:od-backup")["desired"], 3);
-    assert_eq!(mutating(&calls(&v)), named_by(actions));
+    assert_eq!(mutating(&calls(&v)), named_by(all));
     assert!(calls(&v)["GetMetricData"] >= 1 && calls(&v)["DescribeAutoScalingGroups"] >= 1);
     assert_granted(&m, Some(&cfg), &calls(&v));
     // The same shortfall again: nothing more to do.
@@ -413,4 +431,25 @@ fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
     assert!(c["actions"].as_array().unwrap().is_empty(), "{v}");
     assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("unknown"), "{v}");
     assert_eq!(m.truth("group:od-backup")["desired"], 3);
+}
+
+#[test]
+fn a_run_changes_nothing_while_another_holds_the_lease() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 120_000;
+    m.python("tag_cluster.py", &["shop", "ballast:lease", &format!("ballast-lambda-7-abc@{until}")]);
+    let before = m.truth("shop");
+    let v = m.json(&["run", "--cluster", "shop"]);
+    let c = &v["clusters"][0];
+    assert!(c["lease_held"].as_str().unwrap().contains("ballast-lambda-7-abc"), "{v}");
+    assert!(mutating(&calls(&v)).is_empty(), "{v}");
+    assert_eq!(m.truth("shop"), before);
+    // An expired lease is no lease: the run acts, and gives its own lease back.
+    m.python("tag_cluster.py", &["shop", "ballast:lease", "ballast-lambda-7-abc@1000"]);
+    let v = m.json(&["run", "--cluster", "shop"]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    assert!(v["clusters"][0]["lease_held"].is_null(), "{v}");
+    assert_eq!(actions.first().unwrap()["action"]["kind"], "tag_cluster", "{v}");
+    assert_eq!(actions.last().unwrap()["action"]["kind"], "untag_cluster", "{v}");
 }
