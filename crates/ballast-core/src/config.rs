@@ -6,7 +6,6 @@
 //! and the range, never a silent clamp. The environment is passed in (a lookup function).
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::duration::{Millis, parse_duration};
 use crate::metrics::{Counting, Measure};
@@ -71,7 +70,7 @@ pub struct RawClusterConfig {
     /// Rebalance job.
     pub rebalance: Option<RawRebalance>,
     /// Autoscale job (seed 003 keys).
-    pub autoscale: Option<IgnoredAny>,
+    pub autoscale: Option<crate::autoscale::RawAutoscale>,
     /// Spot fallback job.
     pub spot_fallback: Option<RawSpotFallback>,
 }
@@ -185,12 +184,15 @@ pub struct ClusterConfig {
     pub rebalance: RebalanceConfig,
     /// The spot-fallback job, when configured.
     pub spot_fallback: Option<SpotFallbackConfig>,
+    /// The autoscale job, when configured.
+    #[serde(skip)]
+    pub autoscale: Option<crate::autoscale::AutoscaleConfig>,
 }
 
 impl ClusterConfig {
     /// The defaults: rebalance on, nothing else.
     pub fn defaults(env: &EnvSettings) -> Result<ClusterConfig, String> {
-        Ok(ClusterConfig { rebalance: RebalanceConfig::from_raw(None, env)?, spot_fallback: None })
+        Ok(ClusterConfig { rebalance: RebalanceConfig::from_raw(None, env)?, spot_fallback: None, autoscale: None })
     }
 }
 
@@ -385,12 +387,13 @@ impl RebalanceConfig {
 /// Validates a cluster's whole entry. Sections for jobs this build does not run are refused
 /// with a clear error rather than silently ignored.
 pub fn validate_cluster(raw: &RawClusterConfig, env: &EnvSettings) -> Result<ClusterConfig, String> {
-    if raw.autoscale.is_some() {
-        return Err("autoscale: this version of ballast does not run the autoscale job yet; remove the section".into());
-    }
     Ok(ClusterConfig {
         rebalance: RebalanceConfig::from_raw(raw.rebalance.as_ref(), env)?,
         spot_fallback: raw.spot_fallback.as_ref().map(SpotFallbackConfig::from_raw).transpose()?,
+        autoscale: match &raw.autoscale {
+            Some(a) => crate::autoscale::AutoscaleConfig::from_raw(a)?,
+            None => None,
+        },
     })
 }
 

@@ -7,6 +7,7 @@
 //! - [`model`]: the cluster snapshot (container instances, services, tasks) as ECS describes it.
 //! - [`metrics`]: per-instance load measures, mean, sample standard deviation and COV.
 //! - [`cql`]: the ECS cluster query language used by `memberOf` constraints.
+//! - [`expr`]: the safe metric-arithmetic language of autoscale rules.
 //! - [`placement`]: the ECS scheduler's placement rules (fit, ports, constraints, strategies,
 //!   tie-breaking, scale-in choice), used by the simulator *and* the planner.
 //! - [`planner`]: the rebalance planner (targets, moves, lower bound).
@@ -17,11 +18,13 @@
 //! - [`duration`], [`rng`]: small shared helpers.
 
 pub mod action;
+pub mod autoscale;
 pub mod backend;
 pub mod config;
 pub mod cql;
 pub mod duration;
 pub mod event;
+pub mod expr;
 pub mod fixtures;
 pub mod metrics;
 pub mod model;

@@ -74,21 +74,34 @@ fn position(text: &str, err: &serde_saphyr::Error) -> (u64, u64, String) {
     (line, col, msg)
 }
 
+/// `%(VAR)` substitution from the process environment (seed 003's syntax), before parsing.
+fn substituted(text: &str, file: &str) -> Result<String> {
+    ballast_core::autoscale::substitute(text, &|k: &str| std::env::var(k).ok()).map_err(|(name, l, c)| {
+        AppError::Input(format!(
+            "{file}:{l}:{c}: %({name}): the environment variable {name} is not set; set it or remove the reference"
+        ))
+    })
+}
+
+fn locate(text: &str, file: &str, anchor: Option<&str>, m: &str) -> String {
+    let key = m.split(':').next().unwrap_or("").rsplit('.').next().unwrap_or("");
+    let key = key.split('[').next().unwrap_or(key);
+    let start = anchor.and_then(|a| ballast_sim::scenario::locate_key(text, a, 1)).map_or(1, |(l, _)| l);
+    let (l, c) = ballast_sim::scenario::locate_key(text, key, start).unwrap_or((start, 1));
+    format!("{file}:{l}:{c}: {m}")
+}
+
 /// Parses and validates configuration text; `file` names it in errors.
 pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
+    let text = &substituted(text, file)?;
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
         let (l, c, m) = position(text, &e);
         AppError::Input(format!("{file}:{l}:{c}: {m} (see docs/configuration.md)"))
     })?;
     let mut clusters = BTreeMap::new();
     for (name, entry) in raw.clusters {
-        let cfg = validate_cluster(&entry, env).map_err(|m| {
-            let key = m.split(':').next().unwrap_or("").split('.').next_back().unwrap_or("").to_string();
-            let (l, c) = ballast_sim::scenario::locate_key(text, &name, 1)
-                .and_then(|(l0, _)| ballast_sim::scenario::locate_key(text, &key, l0).or(Some((l0, 1))))
-                .unwrap_or((0, 0));
-            AppError::Input(format!("{file}:{l}:{c}: clusters.{name}.{m}"))
-        })?;
+        let cfg = validate_cluster(&entry, env)
+            .map_err(|m| AppError::Input(locate(text, file, Some(&name), &format!("clusters.{name}.{m}"))))?;
         clusters.insert(name, cfg);
     }
     if clusters.is_empty() && raw.discover.is_none() {
@@ -99,14 +112,64 @@ pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
     Ok(Config { clusters, discover: raw.discover })
 }
 
-/// Loads `path`: a `ballast.yaml` file (a directory of seed 003 definitions is the autoscale
-/// job's format, which this version does not run).
+/// Refuses a configuration with a job this version validates but does not run yet (the
+/// autoscale job), so that nothing is silently left undone. `ballast validate` accepts it.
+pub fn require_runnable<'a>(clusters: impl IntoIterator<Item = (&'a String, &'a ClusterConfig)>) -> Result<()> {
+    for (name, c) in clusters {
+        if c.autoscale.is_some() {
+            return Err(AppError::Input(format!(
+                "cluster {name}: its autoscale definition is valid (ballast validate), but this version does not run \
+                 the autoscale job yet; run it with ecs-autoscale meanwhile, or remove the section to run the other jobs"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One seed 003 cluster definition (`<cluster>.yml`): the autoscale job alone, as
+/// ecs-autoscale ran it (the drop-in: rebalance stays off for these clusters).
+pub fn parse_definition(text: &str, file: &str, env: &EnvSettings) -> Result<ClusterConfig> {
+    let text = &substituted(text, file)?;
+    let raw: ballast_core::autoscale::RawAutoscale = serde_saphyr::from_str(text).map_err(|e| {
+        let (l, c, m) = position(text, &e);
+        AppError::Input(format!("{file}:{l}:{c}: {m} (a seed 003 cluster definition; see docs/autoscale.md)"))
+    })?;
+    let autoscale = ballast_core::autoscale::AutoscaleConfig::from_raw(&raw)
+        .map_err(|m| AppError::Input(locate(text, file, None, &m)))?;
+    let mut rebalance = ballast_core::config::RebalanceConfig::from_raw(None, env).map_err(AppError::Input)?;
+    rebalance.enabled = false;
+    Ok(ClusterConfig { rebalance, spot_fallback: None, autoscale })
+}
+
+/// Loads `path`: a `ballast.yaml` file, or a directory of seed 003 `<cluster>.yml` files
+/// (the file name, less `.yml`/`.yaml`, is the cluster's name).
 pub fn load(path: &Path, env: &EnvSettings) -> Result<Config> {
     if path.is_dir() {
-        return Err(AppError::Input(format!(
-            "{}: a directory of seed 003 <cluster>.yml definitions configures the autoscale job, which this version does not run; give a ballast.yaml file",
-            path.display()
-        )));
+        let mut clusters = BTreeMap::new();
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| AppError::Input(format!("{}: cannot read the directory: {e}", path.display())))?;
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            let (Some(stem), Some(ext)) =
+                (f.file_stem().and_then(|s| s.to_str()), f.extension().and_then(|s| s.to_str()))
+            else {
+                continue;
+            };
+            if ext != "yml" && ext != "yaml" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| AppError::Input(format!("{}: cannot read: {e}", f.display())))?;
+            clusters.insert(stem.to_string(), parse_definition(&text, &f.display().to_string(), env)?);
+        }
+        if clusters.is_empty() {
+            return Err(AppError::Input(format!(
+                "{}: holds no <cluster>.yml definition (seed 003's format; see docs/autoscale.md)",
+                path.display()
+            )));
+        }
+        return Ok(Config { clusters, discover: None });
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| AppError::Input(format!("{}: cannot read the configuration: {e}", path.display())))?;
@@ -127,6 +190,6 @@ mod tests {
         let e = parse("clusters:\n  shop:\n    rebalance:\n      method: shuffle\n", "b.yaml", &env).unwrap_err();
         assert!(e.to_string().starts_with("b.yaml:4:") && e.to_string().contains("rebalance.method"), "{e}");
         let e = parse("clusters:\n  shop:\n    autoscale: {}\n", "b.yaml", &env).unwrap_err();
-        assert!(e.to_string().contains("autoscale"), "{e}");
+        assert!(e.to_string().contains("autoscale.autoscale_group: required"), "{e}");
     }
 }

@@ -58,6 +58,7 @@ fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
             )));
         }
     }
+    config_file::require_runnable(clusters.iter())?;
     Ok(Targets { backend, clusters: clusters.into_iter().collect() })
 }
 

@@ -72,9 +72,12 @@ pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<ClusterConfig> 
     if let Some(cfg) = load_config(given)?
         && let Some(c) = cfg.clusters.get(&sc.cluster)
     {
+        config_file::require_runnable([(&sc.cluster, c)])?;
         return Ok(c.clone());
     }
     let env = config_file::env_settings()?;
-    ballast_core::config::validate_cluster(&sc.controller.config, &env)
-        .map_err(|m| AppError::Input(format!("scenario {}: controller.config.{m}", sc.name)))
+    let c = ballast_core::config::validate_cluster(&sc.controller.config, &env)
+        .map_err(|m| AppError::Input(format!("scenario {}: controller.config.{m}", sc.name)))?;
+    config_file::require_runnable([(&sc.cluster, &c)])?;
+    Ok(c)
 }

@@ -71,4 +71,28 @@ proptest! {
         let _ = ballast::lambda::classify(&wrapped);
         let _ = ballast::lambda::classify(&serde_json::json!({"source": "aws.ecs", "detail-type": "ECS Container Instance State Change", "detail": s}));
     }
+
+    #[test]
+    fn metric_arithmetic_never_panics(s in "\\PC{0,80}") {
+        if let Ok(e) = ballast_core::expr::Expr::parse(&s) {
+            let _ = e.eval(&std::collections::BTreeMap::new());
+        }
+    }
+
+    #[test]
+    fn metric_arithmetic_like_text_never_panics(parts in prop::collection::vec(prop::sample::select(vec![
+        "a", "b", "1", "2.5", "1e3", "+", "-", "*", "/", "**", "(", ")", "[", "]", ",", "min", "max", "abs", "0"
+    ]), 0..30)) {
+        if let Ok(e) = ballast_core::expr::Expr::parse(&parts.join(" ")) {
+            let vals = [("a".to_string(), 2.0), ("b".to_string(), 0.0)].into_iter().collect();
+            let _ = e.eval(&vals);
+        }
+    }
+
+    #[test]
+    fn seed_003_definitions_never_panic(s in "\\PC{0,300}") {
+        let env = ballast_core::config::EnvSettings::default();
+        let _ = ballast::config_file::parse_definition(&s, "fuzz.yml", &env);
+        let _ = ballast::config_file::parse_definition(&format!("autoscale_group: g\nservices:\n  w:\n    max: 2\n    events: [{{{s}}}]\n"), "fuzz.yml", &env);
+    }
 }

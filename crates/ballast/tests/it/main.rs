@@ -1,5 +1,6 @@
 //! Integration tests: the real `ballast` binary, run as a user would.
 
+mod autoscale;
 mod aws;
 mod cli;
 mod contract;

@@ -9,7 +9,8 @@ use ballast_sim::{RunOptions, Scenario, Sim, simulate};
 use proptest::prelude::*;
 
 fn run(sc: &Scenario) -> Sim {
-    let mut policy = Ballast::new(ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None });
+    let mut policy =
+        Ballast::new(ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None, autoscale: None });
     let opts = RunOptions { check_invariants: true, ..RunOptions::default() };
     simulate(sc, "ballast", &mut policy, &opts).sim
 }
@@ -42,7 +43,11 @@ fn restarts_stay_close_to_the_bound_over_many_clusters() {
     let (mut acted, mut restarts, mut bound) = (0, 0u64, 0u64);
     for seed in 0..150u64 {
         let sc = Scenario::parse(&random_scenario(seed), "gen").unwrap();
-        let mut p = Ballast::new(ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None });
+        let mut p = Ballast::new(ClusterConfig {
+            rebalance: RebalanceConfig::defaults(),
+            spot_fallback: None,
+            autoscale: None,
+        });
         let o = simulate(&sc, "ballast", &mut p, &RunOptions::default());
         if o.report.tasks_restarted > 0 {
             acted += 1;
