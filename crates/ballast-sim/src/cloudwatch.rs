@@ -48,25 +48,20 @@ impl Sim {
             .filter(|&n| matches!(self.insts[n].state, InstState::Active | InstState::Draining))
             .collect();
         let running = |t: &crate::scheduler::SimTask| matches!(t.state, TState::Running | TState::Pending);
-        let (mut reg_cpu, mut reg_mem, mut res_cpu, mut res_mem, mut used_cpu, mut used_mem) =
-            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        // Reserved and used (cpu, memory) over the tasks `keep` selects; none: no datapoint.
+        let load = |keep: &dyn Fn(&crate::scheduler::SimTask) -> bool| -> Option<[f64; 4]> {
+            let mut l = [0.0; 4];
+            for t in self.tasks.iter().filter(|t| running(t) && keep(t)) {
+                let (cpu, mem, (uc, um)) = self.task_load(t);
+                l = [l[0] + cpu, l[1] + mem, l[2] + cpu * uc, l[3] + mem * um];
+            }
+            (l[0] > 0.0 || l[1] > 0.0).then_some(l)
+        };
         match q.dimensions.get("ServiceName") {
             None => {
-                for &n in &counted {
-                    let node = &self.cs.nodes[n];
-                    reg_cpu += node.registered.cpu as f64;
-                    reg_mem += node.registered.memory as f64;
-                }
-                for t in self.tasks.iter().filter(|t| running(t) && counted.contains(&t.node)) {
-                    let (cpu, mem, (uc, um)) = self.task_load(t);
-                    res_cpu += cpu;
-                    res_mem += mem;
-                    used_cpu += cpu * uc;
-                    used_mem += mem * um;
-                }
-                if res_cpu == 0.0 && res_mem == 0.0 {
-                    return None;
-                }
+                let [res_cpu, res_mem, used_cpu, used_mem] = load(&|t| counted.contains(&t.node))?;
+                let reg_cpu: f64 = counted.iter().map(|&n| self.cs.nodes[n].registered.cpu as f64).sum();
+                let reg_mem: f64 = counted.iter().map(|&n| self.cs.nodes[n].registered.memory as f64).sum();
                 match q.name.as_str() {
                     "CPUReservation" => Some(100.0 * res_cpu / reg_cpu.max(1.0)),
                     "MemoryReservation" => Some(100.0 * res_mem / reg_mem.max(1.0)),
@@ -77,16 +72,7 @@ impl Sim {
             }
             Some(service) => {
                 let s = self.svcs.iter().position(|x| &x.name == service)?;
-                for t in self.tasks.iter().filter(|t| running(t) && t.service == Some(s)) {
-                    let (cpu, mem, (uc, um)) = self.task_load(t);
-                    res_cpu += cpu;
-                    res_mem += mem;
-                    used_cpu += cpu * uc;
-                    used_mem += mem * um;
-                }
-                if res_cpu == 0.0 && res_mem == 0.0 {
-                    return None;
-                }
+                let [res_cpu, res_mem, used_cpu, used_mem] = load(&|t| t.service == Some(s))?;
                 match q.name.as_str() {
                     "CPUUtilization" => Some(100.0 * used_cpu / res_cpu.max(1.0)),
                     "MemoryUtilization" => Some(100.0 * used_mem / res_mem.max(1.0)),

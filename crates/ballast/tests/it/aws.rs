@@ -99,18 +99,8 @@ impl Moto {
     }
 }
 
-const MUTATING: &[&str] = &[
-    "UpdateContainerInstancesState",
-    "PutAttributes",
-    "DeleteAttributes",
-    "StopTask",
-    "UpdateService",
-    "UpdateTaskProtection",
-    "TagResource",
-    "UntagResource",
-    "SetDesiredCapacity",
-    "TerminateInstanceInAutoScalingGroup",
-];
+/// Every operation an action can be carried by (the writes).
+const MUTATING: &[&str] = &ballast_core::action::Action::OPERATIONS;
 
 /// A run's actions without its lease calls (which every acting run makes first and last).
 fn job_actions(actions: &[Value]) -> Vec<Value> {
