@@ -112,6 +112,48 @@ pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
     Ok(Config { clusters, discover: raw.discover })
 }
 
+/// Why the configured clusters could not be found.
+#[derive(Debug)]
+pub enum ClustersError {
+    /// The environment's seed 000 variables are bad.
+    Input(String),
+    /// Listing the tagged clusters failed.
+    Discovery(String),
+}
+
+/// Lists the clusters carrying a tag (key, value).
+pub type Discoverer<'a> = dyn FnMut(&str, Option<&str>) -> std::result::Result<Vec<String>, String> + 'a;
+
+/// The clusters a configuration (or its absence: every cluster tagged
+/// `ballast:enabled=true`) asks for: the named ones with their entries, plus, with a
+/// `discover:` section, every tagged cluster with the defaults; only `only`, when given.
+/// `discover` lists the clusters carrying a tag (key, value).
+pub fn configured_clusters(
+    cfg: Option<&Config>,
+    only: Option<&str>,
+    discover: &mut Discoverer,
+) -> std::result::Result<BTreeMap<String, ClusterConfig>, ClustersError> {
+    let default_discover = Discover::default();
+    let (named, disc) = match cfg {
+        Some(c) => (c.clusters.clone(), c.discover.as_ref()),
+        None => (BTreeMap::new(), Some(&default_discover)),
+    };
+    let mut out: BTreeMap<String, ClusterConfig> =
+        named.into_iter().filter(|(n, _)| only.is_none_or(|o| o == n)).collect();
+    if let Some(d) = disc
+        && (only.is_none() || out.is_empty())
+    {
+        let env = env_settings().map_err(|e| ClustersError::Input(e.to_string()))?;
+        let defaults = ClusterConfig::defaults(&env).map_err(ClustersError::Input)?;
+        let found = discover(&d.tag, d.value.as_deref())
+            .map_err(|e| ClustersError::Discovery(format!("finding clusters tagged {}: {e}", d.tag)))?;
+        for n in found.into_iter().filter(|n| only.is_none_or(|o| o == n)) {
+            out.entry(n).or_insert_with(|| defaults.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Refuses a configuration with a job this version validates but does not run yet (the
 /// autoscale job), so that nothing is silently left undone. `ballast validate` accepts it.
 pub fn require_runnable<'a>(clusters: impl IntoIterator<Item = (&'a String, &'a ClusterConfig)>) -> Result<()> {

@@ -27,7 +27,7 @@ use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{Diagnostic, LambdaEvent, LambdaInvocation};
 use serde_json::{Value, json};
 
-use crate::config_file::{self, Config, Discover};
+use crate::config_file::{self, ClustersError, Config};
 use crate::runner::{self, Cause, ClusterRun, Jobs};
 use ballast_core::config::{ClusterConfig, SpotFallbackConfig};
 
@@ -245,25 +245,13 @@ impl Function {
         cfg: Option<&Config>,
         only: Option<&str>,
     ) -> Result<Vec<(String, ClusterConfig)>, Diagnostic> {
-        let default_discover = Discover::default();
-        let (named, discover) = match cfg {
-            Some(c) => (c.clusters.clone(), c.discover.as_ref()),
-            None => (BTreeMap::new(), Some(&default_discover)),
-        };
-        let mut out: BTreeMap<String, _> = named.into_iter().filter(|(n, _)| only.is_none_or(|o| o == n)).collect();
-        if let Some(d) = discover
-            && (only.is_none() || out.is_empty())
-        {
-            let env = config_file::env_settings().map_err(|e| diagnostic("NonRetryable.BadConfig", e.to_string()))?;
-            let defaults = ClusterConfig::defaults(&env).map_err(|e| diagnostic("NonRetryable.BadConfig", e))?;
-            let found = backend
-                .discover(&d.tag, d.value.as_deref())
-                .map_err(|e| diagnostic("Retryable.Discovery", format!("finding clusters tagged {}: {e}", d.tag)))?;
-            for n in found.into_iter().filter(|n| only.is_none_or(|o| o == n)) {
-                out.entry(n).or_insert_with(|| defaults.clone());
-            }
+        let found =
+            config_file::configured_clusters(cfg, only, &mut |k, v| backend.discover(k, v).map_err(|e| e.to_string()));
+        match found {
+            Ok(m) => Ok(m.into_iter().collect()),
+            Err(ClustersError::Input(m)) => Err(diagnostic("NonRetryable.BadConfig", m)),
+            Err(ClustersError::Discovery(m)) => Err(diagnostic("Retryable.Discovery", m)),
         }
-        Ok(out.into_iter().collect())
     }
 }
 

@@ -15,7 +15,7 @@ use ballast_core::duration::{Millis, parse_duration};
 use serde_json::{Value, json};
 
 use crate::cli::{ClusterArgs, Global, IamPolicyArgs, Job, RunArgs};
-use crate::config_file::{self, Config, Discover};
+use crate::config_file::{self, ClustersError};
 use crate::error::{AppError, Result};
 use crate::runner::{Cause, Jobs};
 use crate::{render, runner};
@@ -37,24 +37,21 @@ fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
     let mut backend = ballast_aws::connect(&opts).map_err(AppError::Input)?;
     let mut clusters: BTreeMap<String, ClusterConfig> = BTreeMap::new();
     if let Some(name) = cluster {
+        // A cluster named on the command line is acted on, configured or not.
         let c = cfg.as_ref().and_then(|c| c.clusters.get(name).cloned()).map_or_else(defaults, Ok)?;
         clusters.insert(name.to_string(), c);
     } else {
-        let cfg = cfg.unwrap_or_else(|| Config { discover: Some(Discover::default()), ..Config::default() });
-        clusters.extend(cfg.clusters.clone());
-        if let Some(d) = &cfg.discover {
-            let found = backend
-                .discover(&d.tag, d.value.as_deref())
-                .map_err(|e| AppError::Runtime(format!("finding clusters tagged {}: {e}", d.tag)))?;
-            let d = defaults()?;
-            for name in found {
-                clusters.entry(name).or_insert_with(|| d.clone());
-            }
-        }
+        clusters = config_file::configured_clusters(cfg.as_ref(), None, &mut |k, v| {
+            backend.discover(k, v).map_err(|e| e.to_string())
+        })
+        .map_err(|e| match e {
+            ClustersError::Input(m) => AppError::Input(m),
+            ClustersError::Discovery(m) => AppError::Runtime(m),
+        })?;
         if clusters.is_empty() {
+            let tag = cfg.and_then(|c| c.discover).map_or(config_file::DEFAULT_TAG.to_string(), |d| d.tag);
             return Err(AppError::Input(format!(
-                "no cluster to act on: pass --cluster NAME, name clusters in ballast.yaml, or tag clusters {}=true",
-                cfg.discover.map_or(config_file::DEFAULT_TAG.to_string(), |d| d.tag)
+                "no cluster to act on: pass --cluster NAME, name clusters in ballast.yaml, or tag clusters {tag}=true"
             )));
         }
     }

@@ -16,13 +16,23 @@ use ballast_sim::{Scenario, Sim};
 
 use crate::support::shared;
 
-/// Counts the mutating calls that pass through it.
-struct Counting<'a> {
+/// A backend that records the mutating calls passing through it and, when it carries a
+/// second controller, runs a whole run of that one on the same cluster during its first wait
+/// after it has started to act.
+struct Spy<'a> {
     inner: &'a mut dyn Backend,
     applied: Vec<String>,
+    second: Option<Ballast>,
+    second_applied: Option<Vec<String>>,
 }
 
-impl Backend for Counting<'_> {
+impl<'a> Spy<'a> {
+    fn new(inner: &'a mut dyn Backend, second: Option<Ballast>) -> Self {
+        Spy { inner, applied: vec![], second, second_applied: None }
+    }
+}
+
+impl Backend for Spy<'_> {
     fn snapshot(&mut self, c: &str) -> Result<Snapshot, BackendError> {
         self.inner.snapshot(c)
     }
@@ -43,47 +53,13 @@ impl Backend for Counting<'_> {
         self.inner.now()
     }
     fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
-        self.inner.sleep(d)
-    }
-}
-
-/// The first controller's backend: during its first wait after it has acted, the second
-/// controller runs a whole run of its own on the same cluster.
-struct Interleaved<'a> {
-    inner: &'a mut dyn Backend,
-    second: Option<Ballast>,
-    first_applied: usize,
-    second_applied: Option<Vec<String>>,
-}
-
-impl Backend for Interleaved<'_> {
-    fn snapshot(&mut self, c: &str) -> Result<Snapshot, BackendError> {
-        self.inner.snapshot(c)
-    }
-    fn apply(&mut self, c: &str, a: &Action) -> Result<(), BackendError> {
-        self.first_applied += 1;
-        self.inner.apply(c, a)
-    }
-    fn cluster_tags(&mut self, c: &str) -> Result<BTreeMap<String, String>, BackendError> {
-        self.inner.cluster_tags(c)
-    }
-    fn group(&mut self, n: &str) -> Result<GroupInfo, BackendError> {
-        self.inner.group(n)
-    }
-    fn metric_data(&mut self, q: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
-        self.inner.metric_data(q)
-    }
-    fn now(&self) -> Millis {
-        self.inner.now()
-    }
-    fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
         // Past the lease's settle read: the first run has really started to act.
-        if self.first_applied >= 2
+        if self.applied.len() >= 2
             && let Some(mut second) = self.second.take()
         {
-            let mut counting = Counting { inner: &mut *self.inner, applied: vec![] };
-            second.run_once(&mut counting, "new-instance-joins", "overlapping run", None)?;
-            self.second_applied = Some(counting.applied);
+            let mut spy = Spy::new(&mut *self.inner, None);
+            second.run_once(&mut spy, "new-instance-joins", "overlapping run", None)?;
+            self.second_applied = Some(spy.applied);
         }
         self.inner.sleep(d)
     }
@@ -101,10 +77,10 @@ fn overlap(with_lease: bool) -> (usize, Vec<String>, BTreeMap<String, String>) {
         |name: &str| if with_lease { Ballast::named(cfg.clone(), name) } else { Ballast::without_lease(cfg.clone()) };
     let mut first = make("lambda");
     let mut be = SimBackend::new(&mut sim, None);
-    let mut il = Interleaved { inner: &mut be, second: Some(make("cli")), first_applied: 0, second_applied: None };
-    first.run_once(&mut il, &sc.cluster, "scheduled", None).unwrap();
-    let second = il.second_applied.take().expect("the second run happened inside the first");
-    let first_applied = il.first_applied;
+    let mut spy = Spy::new(&mut be, Some(make("cli")));
+    first.run_once(&mut spy, &sc.cluster, "scheduled", None).unwrap();
+    let second = spy.second_applied.take().expect("the second run happened inside the first");
+    let first_applied = spy.applied.len();
     let tags = be.cluster_tags(&sc.cluster).unwrap();
     (first_applied, second, tags)
 }
