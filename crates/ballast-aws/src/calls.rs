@@ -94,6 +94,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("ecs", "UntagResource", Need::Rebalance, Scope::ServiceOrCluster),
     op("autoscaling", "DescribeAutoScalingGroups", Need::Scale, Scope::Any),
     op("autoscaling", "SetDesiredCapacity", Need::Scale, Scope::AutoScalingGroup),
+    op("autoscaling", "UpdateAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "TerminateInstanceInAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("cloudwatch", "GetMetricData", Need::Scale, Scope::Any),
 ];

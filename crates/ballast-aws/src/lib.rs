@@ -14,6 +14,7 @@
 //!   definitions cached) and cluster discovery by tag.
 //! - [`write`]: every action kind, batched at the API's maximum.
 //! - [`metrics`]: GetMetricData, the latest complete datapoint of each query.
+//! - [`http`]: the HTTP JSON metric client (5 s, 1 MiB, credentials never logged).
 //! - [`errors`]: SDK errors mapped onto [`BackendError`].
 //! - [`iam`]: the least-privilege IAM policy for a configuration.
 
@@ -22,6 +23,7 @@
 pub mod calls;
 pub mod connect;
 pub mod errors;
+pub mod http;
 pub mod iam;
 pub mod metrics;
 pub mod read;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, MetricQuery};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::{Snapshot, TaskDefinition};
 
@@ -172,6 +174,10 @@ impl Backend for AwsBackend {
     fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
         self.block(metrics::get(&clients, &gate, queries, wall_clock()))
+    }
+
+    fn http(&mut self, req: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+        self.block(http::fetch(req))
     }
 
     fn now(&self) -> Millis {

@@ -120,6 +120,18 @@ pub async fn apply(
                 .await;
             r.map(|_| ()).map_err(to("SetDesiredCapacity"))
         }
+        Action::SetGroupLimits { group, min, max } => {
+            gate.pass("UpdateAutoScalingGroup").await;
+            let r = c
+                .autoscaling
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(group)
+                .min_size(*min as i32)
+                .max_size(*max as i32)
+                .send()
+                .await;
+            r.map(|_| ()).map_err(to("UpdateAutoScalingGroup"))
+        }
         Action::TerminateInstance { ec2_instance_id, decrement, .. } => {
             gate.pass("TerminateInstanceInAutoScalingGroup").await;
             let r = c

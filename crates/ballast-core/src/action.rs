@@ -107,6 +107,17 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// Auto Scaling UpdateAutoScalingGroup MinSize and MaxSize (only when the autoscale
+    /// configuration sets both). Auto Scaling moves a desired capacity outside the new range
+    /// to its nearest bound.
+    SetGroupLimits {
+        /// Auto Scaling group name.
+        group: String,
+        /// MinSize.
+        min: u32,
+        /// MaxSize.
+        max: u32,
+    },
     /// Auto Scaling TerminateInstanceInAutoScalingGroup.
     TerminateInstance {
         /// EC2 instance id.
@@ -120,7 +131,7 @@ pub enum Action {
 
 impl Action {
     /// Every operation an action can be carried by (for the IAM policy and call accounting).
-    pub const OPERATIONS: [&'static str; 10] = [
+    pub const OPERATIONS: [&'static str; 11] = [
         "UpdateContainerInstancesState",
         "PutAttributes",
         "DeleteAttributes",
@@ -130,6 +141,7 @@ impl Action {
         "TagResource",
         "UntagResource",
         "SetDesiredCapacity",
+        "UpdateAutoScalingGroup",
         "TerminateInstanceInAutoScalingGroup",
     ];
 
@@ -145,6 +157,7 @@ impl Action {
             Action::TagService { .. } | Action::TagCluster { .. } => "TagResource",
             Action::UntagService { .. } | Action::UntagCluster { .. } => "UntagResource",
             Action::SetGroupDesired { .. } => "SetDesiredCapacity",
+            Action::SetGroupLimits { .. } => "UpdateAutoScalingGroup",
             Action::TerminateInstance { .. } => "TerminateInstanceInAutoScalingGroup",
         }
     }
@@ -181,6 +194,9 @@ impl fmt::Display for Action {
                 "set group {group} desired={desired}{}: {reason}",
                 if *honor_cooldown { " (honouring its cooldown)" } else { "" }
             ),
+            Action::SetGroupLimits { group, min, max } => {
+                write!(f, "set group {group} min={min} max={max}: as the autoscale configuration sets them")
+            }
             Action::TerminateInstance { ec2_instance_id, decrement, reason } => {
                 write!(f, "terminate {ec2_instance_id}{}: {reason}", if *decrement { " and lower desired" } else { "" })
             }

@@ -357,6 +357,88 @@ impl AutoscaleConfig {
     }
 }
 
+/// The URL fit for a log line: credentials (`user:password@`) and every query value replaced
+/// by `***` (tokens travel in query strings as often as in the user part).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let host = match authority.rfind('@') {
+        Some(i) => format!("***@{}", &authority[i + 1..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, frag) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+            let q: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) => format!("{k}=***"),
+                    None => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}{}", q.join("&"), frag.map(|f| format!("#{f}")).unwrap_or_default())
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{host}{tail}")
+}
+
+/// Why an HTTP metric answer gave no number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// Longer than [`crate::backend::HTTP_BODY_LIMIT`].
+    #[error("the answer is {0} bytes, over the 1 MiB limit")]
+    TooLarge(usize),
+    /// Not JSON (or nested deeper than the parser's limit).
+    #[error("the answer is not JSON: {0}")]
+    NotJson(String),
+    /// The path leads nowhere.
+    #[error("`{0}` is not in the answer")]
+    Missing(String),
+    /// The path leads to something that is not a finite number.
+    #[error("`{0}` is {1}, not a number")]
+    NotANumber(String, &'static str),
+}
+
+/// The number at dot path `path` (`data.items.0.count`: object keys and array indices) of a
+/// JSON answer. Only a JSON number (finite) counts: a string, a boolean or null is not read as
+/// one, and nothing in the answer is ever evaluated.
+pub fn extract_field(body: &[u8], path: &str) -> Result<f64, FieldError> {
+    if body.len() > crate::backend::HTTP_BODY_LIMIT {
+        return Err(FieldError::TooLarge(body.len()));
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        let mut m = e.to_string();
+        m.truncate(120);
+        FieldError::NotJson(m)
+    })?;
+    let mut at = &v;
+    for part in path.split('.') {
+        let next = match at {
+            serde_json::Value::Object(m) => m.get(part),
+            serde_json::Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        at = next.ok_or_else(|| FieldError::Missing(path.to_string()))?;
+    }
+    let kind = match at {
+        serde_json::Value::Number(n) => match n.as_f64().filter(|x| x.is_finite()) {
+            Some(x) => return Ok(x),
+            None => "out of range",
+        },
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    };
+    Err(FieldError::NotANumber(path.to_string(), kind))
+}
+
 /// Replaces every `%(NAME)` (letters, digits, `_`) with the variable's value; a missing
 /// variable is an error giving its name and 1-based line and column.
 pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, (String, usize, usize)> {
@@ -390,6 +472,35 @@ pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_credentials_and_query_values() {
+        assert_eq!(
+            redact_url("https://u:p@h.example:8443/api/q?token=s3cret&x=1#f"),
+            "https://***@h.example:8443/api/q?token=***&x=***#f"
+        );
+        assert_eq!(redact_url("http://h/api/queues/celery"), "http://h/api/queues/celery");
+        assert_eq!(redact_url("http://a@b@h/x"), "http://***@h/x");
+    }
+
+    #[test]
+    fn reads_only_numbers_at_a_dot_path() {
+        let b = br#"{"messages_ready": 7, "data": {"items": [{"n": 1.5}, {"n": "2"}]}, "z": null}"#;
+        assert_eq!(extract_field(b, "messages_ready"), Ok(7.0));
+        assert_eq!(extract_field(b, "data.items.0.n"), Ok(1.5));
+        assert_eq!(
+            extract_field(b, "data.items.1.n"),
+            Err(FieldError::NotANumber("data.items.1.n".into(), "a string"))
+        );
+        assert_eq!(extract_field(b, "data.items.2.n"), Err(FieldError::Missing("data.items.2.n".into())));
+        assert_eq!(extract_field(b, "z"), Err(FieldError::NotANumber("z".into(), "null")));
+        assert!(matches!(extract_field(b"<html>", "a"), Err(FieldError::NotJson(_))));
+        assert!(matches!(extract_field(b"{\"a\": __import__('os')}", "a"), Err(FieldError::NotJson(_))));
+        let deep = "[".repeat(100_000);
+        assert!(matches!(extract_field(deep.as_bytes(), "0"), Err(FieldError::NotJson(_))));
+        let huge = vec![b' '; crate::backend::HTTP_BODY_LIMIT + 1];
+        assert_eq!(extract_field(&huge, "a"), Err(FieldError::TooLarge(huge.len())));
+    }
 
     #[test]
     fn substitutes_variables_and_names_the_missing_one() {

@@ -27,6 +27,22 @@ pub struct MetricQuery {
     pub period_s: u32,
 }
 
+/// One HTTP JSON metric request (seed 003's `third_party` source).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HttpRequest {
+    /// The URL, credentials (`user:password@`) included; log it only through
+    /// [`crate::autoscale::redact_url`].
+    pub url: String,
+    /// `Some(body)`: POST this JSON body; `None`: GET.
+    pub post: Option<String>,
+}
+
+/// The most an HTTP metric answer may hold; a longer body is refused unread.
+pub const HTTP_BODY_LIMIT: usize = 1 << 20;
+
+/// How long an HTTP metric request may take, connection to last byte.
+pub const HTTP_TIMEOUT: Millis = Millis::secs(5);
+
 /// What a backend call can fail with.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum BackendError {
@@ -172,6 +188,10 @@ pub trait Backend {
     /// The latest complete datapoint of each query (`None`: no datapoint, which is unknown,
     /// never zero), in the order asked.
     fn metric_data(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError>;
+    /// One HTTP JSON metric request: the body of a 2xx answer, at most [`HTTP_BODY_LIMIT`]
+    /// bytes, within [`HTTP_TIMEOUT`]. A longer body is `Invalid`, a slow one `Timeout`, any
+    /// other status `Server` (5xx) or `Invalid`. Errors never hold the URL's credentials.
+    fn http(&mut self, req: &HttpRequest) -> Result<Vec<u8>, BackendError>;
     /// The backend's clock.
     fn now(&self) -> Millis;
     /// Lets `d` pass (simulated or real).

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, GroupInstance, Lifecycle, MetricQuery, snapshot_calls};
+use ballast_core::backend::{
+    Backend, BackendError, GroupInfo, GroupInstance, HttpRequest, Lifecycle, MetricQuery, snapshot_calls,
+};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Task, TaskDefinition, TaskStatus,
@@ -306,6 +308,24 @@ impl Sim {
                 self.groups[g].cooldown_until = self.now + GROUP_COOLDOWN;
                 self.fill_group_by(g, crate::engine::Cause::Policy);
             }
+            Action::SetGroupLimits { group, min, max } => {
+                let g = self.sc.groups.iter().position(|x| &x.name == group).ok_or_else(|| nf(group))?;
+                if min > max {
+                    return Err(BackendError::Invalid {
+                        operation: op,
+                        message: format!("ValidationError: MinSize {min} is above MaxSize {max}"),
+                    });
+                }
+                // As Auto Scaling: a desired capacity outside the new range moves to its
+                // nearest bound.
+                self.sc.groups[g].min = *min;
+                self.sc.groups[g].max = *max;
+                let d = self.groups[g].desired.clamp(*min, *max);
+                if d != self.groups[g].desired {
+                    self.set_group_desired(g, d);
+                    self.fill_group_by(g, crate::engine::Cause::Policy);
+                }
+            }
             Action::TerminateInstance { ec2_instance_id, decrement, .. } => {
                 let n = self
                     .insts
@@ -450,6 +470,12 @@ impl Backend for SimBackend<'_> {
             self.call("GetMetricData")?;
         }
         Ok(queries.iter().map(|q| self.sim.metric_value(q)).collect())
+    }
+
+    fn http(&mut self, req: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+        // Not an AWS call: not counted in api_calls. Faults of the scenario's api_faults apply
+        // to AWS calls only.
+        self.sim.http_answer(req)
     }
 
     fn now(&self) -> Millis {

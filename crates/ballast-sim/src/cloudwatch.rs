@@ -12,7 +12,7 @@
 //! utilisation metrics count ACTIVE and DRAINING instances, as ECS does (ecs-behaviour.md §8),
 //! and are emitted only while something runs.
 
-use ballast_core::backend::MetricQuery;
+use ballast_core::backend::{BackendError, HttpRequest, MetricQuery};
 use ballast_core::duration::Millis;
 
 use crate::engine::{InstState, Sim};
@@ -27,6 +27,41 @@ impl Sim {
             "AWS/EC2Spot" => self.spot_metric(q),
             _ => self.series_value(q),
         }
+    }
+
+    /// The simulated HTTP JSON metric endpoint: for a URL with `http` series, the JSON object
+    /// holding each series' latest value at its dot path (`{"messages_ready": 5}`); a series
+    /// with no point yet is left out. Any other URL answers 404.
+    pub fn http_answer(&self, req: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+        let series: Vec<&crate::scenario::MetricSeries> = self
+            .sc
+            .metrics
+            .iter()
+            .filter(|m| m.source == "http" && m.url.as_deref() == Some(req.url.as_str()))
+            .collect();
+        if series.is_empty() {
+            return Err(BackendError::Invalid {
+                operation: "HTTP metric".into(),
+                message: "HTTP 404: no such metric endpoint in the scenario".into(),
+            });
+        }
+        let mut root = serde_json::Value::Object(Default::default());
+        for s in series {
+            let Some(v) = s.points.iter().rev().find(|(t, _)| *t <= self.now).map(|(_, v)| *v) else { continue };
+            let path = s.field.as_deref().unwrap_or_default();
+            let mut at = &mut root;
+            let parts: Vec<&str> = path.split('.').collect();
+            for (k, part) in parts.iter().enumerate() {
+                let last = k + 1 == parts.len();
+                let serde_json::Value::Object(m) = at else { break };
+                let next = m.entry(part.to_string()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if last {
+                    *next = serde_json::json!(v);
+                }
+                at = next;
+            }
+        }
+        Ok(serde_json::to_vec(&root).unwrap_or_default())
     }
 
     fn series_value(&self, q: &MetricQuery) -> Option<f64> {

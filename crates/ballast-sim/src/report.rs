@@ -9,6 +9,7 @@ use ballast_core::metrics::{CovTriple, Measure, spread};
 use serde::Serialize;
 
 use crate::engine::{InstState, Sim};
+use crate::scenario::Capacity;
 use crate::scheduler::TState;
 
 /// One point of the timeline behind the HTML report.
@@ -53,6 +54,10 @@ pub struct Accounting {
     pub instance_seconds: f64,
     /// Σ price × hours.
     pub cost: f64,
+    /// Σ (instances the demand needs at least) × seconds; see [`Sim::capacity_bound`].
+    pub bound_instance_seconds: f64,
+    /// The bound's last computation: (its key, instances).
+    bound_cache: Option<(Vec<u32>, u32)>,
     /// (time, COV of the configured measure).
     pub cov_samples: Vec<(Millis, f64)>,
     /// Timeline for charts.
@@ -76,6 +81,8 @@ impl Default for Accounting {
             min_moves: None,
             min_availability: 100.0,
             unplaced_task_seconds: 0.0,
+            bound_instance_seconds: 0.0,
+            bound_cache: None,
             instance_seconds: 0.0,
             cost: 0.0,
             cov_samples: vec![],
@@ -95,6 +102,15 @@ pub struct ApiCalls {
     pub total: u64,
     /// Per operation.
     pub by_operation: BTreeMap<String, u64>,
+}
+
+/// The capacity lower bound: per-moment bin-packing of the demand ([`Sim::capacity_bound`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityBound {
+    /// Instance hours.
+    pub instance_hours: f64,
+    /// $, at the shape's on-demand price.
+    pub cost: f64,
 }
 
 /// One policy's line of the simulation report.
@@ -122,6 +138,8 @@ pub struct Report {
     pub instance_hours: f64,
     /// $.
     pub cost: f64,
+    /// The capacity the demand this policy set needs at least, over the run.
+    pub capacity_bound: CapacityBound,
     /// API calls.
     pub api_calls: ApiCalls,
     /// Instances the policy left DRAINING.
@@ -152,6 +170,8 @@ impl Sim {
         }
         let unplaced: u32 = self.svcs.iter().map(|s| s.unplaced).sum();
         self.acct.unplaced_task_seconds += unplaced as f64 * dt;
+        let bound = self.capacity_bound();
+        self.acct.bound_instance_seconds += bound as f64 * dt;
         for i in self.insts.iter().filter(|i| i.state != InstState::Gone) {
             self.acct.instance_seconds += dt;
             self.acct.cost += i.price * dt / 3600.0;
@@ -246,6 +266,66 @@ impl Sim {
         spread(&vals).cov_percent
     }
 
+    /// The bound's instance shape: the first on-demand group's first instance type (else the
+    /// first group's), with its on-demand price.
+    fn bound_shape(&self) -> Option<(i64, i64, f64)> {
+        let g = self.sc.groups.iter().find(|g| g.capacity != Capacity::Spot).or(self.sc.groups.first())?;
+        let t = self.sc.catalogue.get(g.instance_types.first()?)?;
+        Some((t.cpu, t.memory, t.price))
+    }
+
+    /// The fewest instances of the bound's shape that hold the demand now: every replica
+    /// service's desired count (as the policy has set it) and the live standalone tasks, packed
+    /// first-fit decreasing by CPU and memory alone, each instance also holding one task of
+    /// every daemon. Placement constraints, ports, AZ spread and boot time are ignored, so no
+    /// policy can do with fewer (docs/simulator.md, "Capacity lower bound").
+    pub fn capacity_bound(&mut self) -> u32 {
+        let Some((cpu, mem, _)) = self.bound_shape() else { return 0 };
+        let standalone = self
+            .tasks
+            .iter()
+            .filter(|t| t.standalone.is_some() && matches!(t.state, TState::Running | TState::Pending))
+            .count() as u32;
+        let mut key: Vec<u32> = self.svcs.iter().map(|s| s.desired).collect();
+        key.push(standalone);
+        if let Some((k, n)) = &self.acct.bound_cache
+            && *k == key
+        {
+            return *n;
+        }
+        let (dc, dm) =
+            self.svcs.iter().filter(|s| s.daemon).fold((0, 0), |a, s| (a.0 + s.spec.cpu, a.1 + s.spec.memory));
+        let (bc, bm) = (cpu - dc, mem - dm);
+        let mut items: Vec<(i64, i64)> = Vec::new();
+        for s in self.svcs.iter().filter(|s| !s.daemon) {
+            items.extend(std::iter::repeat_n((s.spec.cpu, s.spec.memory), s.desired as usize));
+        }
+        for t in self.tasks.iter().filter(|t| matches!(t.state, TState::Running | TState::Pending)) {
+            if let Some(k) = t.standalone {
+                let sp = &self.standalone_specs[k];
+                items.push((sp.cpu, sp.memory));
+            }
+        }
+        let weight = |i: &(i64, i64)| (i.0 as f64 / bc.max(1) as f64).max(i.1 as f64 / bm.max(1) as f64);
+        items.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
+        let mut bins: Vec<(i64, i64)> = Vec::new();
+        for it in items {
+            if it.0 > bc || it.1 > bm {
+                continue; // fits no instance of the shape: not capacity any policy could add
+            }
+            match bins.iter_mut().find(|b| b.0 >= it.0 && b.1 >= it.1) {
+                Some(b) => {
+                    b.0 -= it.0;
+                    b.1 -= it.1;
+                }
+                None => bins.push((bc - it.0, bm - it.1)),
+            }
+        }
+        let n = bins.len() as u32;
+        self.acct.bound_cache = Some((key, n));
+        n
+    }
+
     /// The report line for this run.
     pub fn report(&self, policy: &str) -> Report {
         let last_event = self.sc.last_event_at();
@@ -272,6 +352,12 @@ impl Sim {
             min_availability_percent: round2(self.acct.min_availability),
             unplaced_task_seconds: round2(self.acct.unplaced_task_seconds),
             instance_hours: round2(self.acct.instance_seconds / 3600.0),
+            capacity_bound: CapacityBound {
+                instance_hours: round2(self.acct.bound_instance_seconds / 3600.0),
+                cost: self.bound_shape().map_or(0.0, |(_, _, p)| {
+                    (self.acct.bound_instance_seconds / 3600.0 * p * 10000.0).round() / 10000.0
+                }),
+            },
             cost: (self.acct.cost * 10000.0).round() / 10000.0,
             api_calls: ApiCalls { total: self.acct.api.values().sum(), by_operation: self.acct.api.clone() },
             left_draining,

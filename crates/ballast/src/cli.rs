@@ -132,6 +132,8 @@ pub struct ClusterArgs {
 pub enum Job {
     /// Rebalance tasks across instances.
     Rebalance,
+    /// Scale services by their rules and the Auto Scaling group to fit them (seed 003).
+    Autoscale,
     /// Cover a Spot shortfall with on-demand capacity (and give it back by draining).
     SpotFallback,
     /// Every configured job.

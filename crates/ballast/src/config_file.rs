@@ -154,20 +154,6 @@ pub fn configured_clusters(
     Ok(out)
 }
 
-/// Refuses a configuration with a job this version validates but does not run yet (the
-/// autoscale job), so that nothing is silently left undone. `ballast validate` accepts it.
-pub fn require_runnable<'a>(clusters: impl IntoIterator<Item = (&'a String, &'a ClusterConfig)>) -> Result<()> {
-    for (name, c) in clusters {
-        if c.autoscale.is_some() {
-            return Err(AppError::Input(format!(
-                "cluster {name}: its autoscale definition is valid (ballast validate), but this version does not run \
-                 the autoscale job yet; run it with ecs-autoscale meanwhile, or remove the section to run the other jobs"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// One seed 003 cluster definition (`<cluster>.yml`): the autoscale job alone, as
 /// ecs-autoscale ran it (the drop-in: rebalance stays off for these clusters).
 pub fn parse_definition(text: &str, file: &str, env: &EnvSettings) -> Result<ClusterConfig> {

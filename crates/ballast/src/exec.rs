@@ -4,7 +4,7 @@
 //! marks, recovery) are in the jobs, each step re-checked against a fresh snapshot.
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, MetricQuery};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
 use serde::Serialize;
@@ -209,6 +209,12 @@ impl<'a> Exec<'a> {
     /// The latest complete datapoint of each metric (`None`: unknown).
     pub fn metrics(&mut self, queries: &[MetricQuery]) -> Result<Vec<Option<f64>>, ExecError> {
         self.retry(|b| b.metric_data(queries))
+    }
+
+    /// One HTTP metric request, tried once (a metric that fails is unknown this run, not
+    /// worth the run's time); read even in a dry run.
+    pub fn http(&mut self, req: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+        self.backend.http(req)
     }
 
     /// Applies (or, in a dry run, records) one action.

@@ -120,15 +120,14 @@ fn diagnostic(kind: &str, message: impl Into<String>) -> Diagnostic {
 /// none (every cluster tagged `ballast:enabled=true`, with the defaults).
 pub fn config_from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Config>, String> {
     let env = config_file::env_settings().map_err(|e| e.to_string())?;
-    let runnable = |c: Config| config_file::require_runnable(c.clusters.iter()).map(|_| Some(c.clone()));
     if let Some(text) = lookup("BALLAST_CONFIG").filter(|t| !t.trim().is_empty()) {
-        return config_file::parse(&text, "BALLAST_CONFIG", &env).and_then(runnable).map_err(|e| e.to_string());
+        return config_file::parse(&text, "BALLAST_CONFIG", &env).map(Some).map_err(|e| e.to_string());
     }
     let file = lookup("BALLAST_CONFIG_FILE").or_else(|| {
         lookup("LAMBDA_TASK_ROOT").map(|root| format!("{root}/ballast.yaml")).filter(|p| Path::new(p).exists())
     });
     match file {
-        Some(f) => config_file::load(Path::new(&f), &env).and_then(runnable).map_err(|e| e.to_string()),
+        Some(f) => config_file::load(Path::new(&f), &env).map(Some).map_err(|e| e.to_string()),
         None => Ok(None),
     }
 }
@@ -173,7 +172,7 @@ impl Function {
         let calls_before = self.log.counts();
         let budget = deadline - backend.now() - DEADLINE_MARGIN;
         tracing::info!(?trigger, budget_s = budget.as_secs(), "invocation");
-        let spot_only = Jobs { rebalance: false, spot_fallback: true };
+        let spot_only = Jobs { spot_fallback: true, ..Jobs::NONE };
         let mut cause =
             Cause { holder: Some(crate::lease::holder_id("ballast-lambda", backend.now())), ..Cause::default() };
         let (clusters, jobs) = match &trigger {
@@ -184,7 +183,7 @@ impl Function {
                     tracing::info!(cluster = %cluster, "an instance event for a cluster ballast does not manage; ignored");
                     return Ok(json!({"ignored": format!("cluster {cluster} is not configured or tagged")}));
                 }
-                (list, Jobs { rebalance: true, spot_fallback: false })
+                (list, Jobs { rebalance: true, ..Jobs::NONE })
             }
             Trigger::SpotShortfall { fleet } => {
                 let list = spot_clusters(cfg.as_ref(), |s| &s.fleet == fleet);

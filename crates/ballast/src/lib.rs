@@ -25,3 +25,4 @@ pub mod logging;
 pub mod policies;
 pub mod render;
 pub mod runner;
+pub mod scaling_baselines;

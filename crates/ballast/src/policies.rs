@@ -13,13 +13,14 @@ use ballast_core::model::InstanceStatus;
 use ballast_sim::{Controller, Nothing};
 
 use crate::exec::{Exec, ExecError};
-use crate::jobs::{rebalance, spot};
+use crate::jobs::{autoscale, rebalance, spot};
 
 /// How long one run may take (a Lambda function's 15 minutes, less a margin).
 pub const RUN_BUDGET: Millis = Millis::mins(14);
 
 /// The policy names `--policy` accepts.
-pub const NAMES: [&str; 5] = ["ballast", "none", "drain-cov", "redeploy-on-join", "spot-pending"];
+pub const NAMES: [&str; 7] =
+    ["ballast", "none", "drain-cov", "redeploy-on-join", "spot-pending", "ecs-autoscale", "capacity-provider"];
 
 /// ballast's own policy: the configured jobs on every scheduled run, the rebalance job on
 /// every join, the spot-fallback job on every Spot interruption warning. Every acting run
@@ -71,10 +72,34 @@ impl Ballast {
         Ok(())
     }
 
+    fn autoscale(&mut self, ex: &mut Exec, why: &str) -> Result<(), ExecError> {
+        let Some(cfg) = &self.cfg.autoscale else { return Ok(()) };
+        let at = ex.now();
+        let o = autoscale::run(ex, cfg)?;
+        for d in o.services.iter().filter(|d| d.new_desired != d.desired) {
+            self.log
+                .push(format!("{at} ({why}): autoscale {}: {} -> {}: {}", d.service, d.desired, d.new_desired, d.why));
+        }
+        if o.new_group_desired != o.group_desired
+            || !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
+        {
+            self.log.push(format!("{at} ({why}): autoscale instances: {}", o.decision));
+        }
+        Ok(())
+    }
+
     fn jobs(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), ExecError> {
         let at = ex.now();
         self.spot(ex, why, warning)?;
         if warning.is_some() {
+            return Ok(());
+        }
+        // Autoscale runs on the schedule (its metrics and cooldowns are per period), not on
+        // every instance event.
+        if why == "scheduled" {
+            self.autoscale(ex, why)?;
+        }
+        if !self.cfg.rebalance.enabled {
             return Ok(());
         }
         let o = rebalance::run(ex, &self.cfg.rebalance)?;
@@ -330,6 +355,8 @@ pub fn make(name: &str, cfg: &ClusterConfig) -> Option<Box<dyn Controller>> {
         "drain-cov" => Box::new(DrainCov { cov_percent: cfg.rebalance.cov_percent, ..DrainCov::default() }),
         "redeploy-on-join" => Box::new(RedeployOnJoin),
         "spot-pending" => Box::new(SpotPending { cfg: cfg.spot_fallback.clone() }),
+        "ecs-autoscale" => Box::new(crate::scaling_baselines::EcsAutoscale { cfg: cfg.autoscale.clone() }),
+        "capacity-provider" => Box::new(crate::scaling_baselines::CapacityProvider::new(cfg.autoscale.clone())),
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@ use ballast_core::model::{InstanceStatus, Snapshot};
 use serde_json::{Value, json};
 
 use crate::exec::{Done, Exec, ExecError};
+use crate::jobs::autoscale::{self, AutoscaleOutcome};
 use crate::jobs::rebalance::{self, Outcome};
 use crate::jobs::spot::{self, SpotOutcome};
 use crate::render;
@@ -26,6 +27,8 @@ pub struct ClusterRun {
     pub outcome: Option<Outcome>,
     /// The spot-fallback job's outcome; `None` when it did not run.
     pub spot: Option<SpotOutcome>,
+    /// The autoscale job's outcome; `None` when it did not run.
+    pub autoscale: Option<AutoscaleOutcome>,
     /// Actions sent (or, in a dry run, that would be).
     pub actions: Vec<Done>,
     /// The cluster before, when asked for.
@@ -77,6 +80,9 @@ impl ClusterRun {
         if let Some(s) = &self.spot {
             v["spot_fallback"] = json!(s);
         }
+        if let Some(a) = &self.autoscale {
+            v["autoscale"] = json!(a);
+        }
         if let Some(w) = &self.lease_held {
             v["lease_held"] = json!(w);
         }
@@ -94,6 +100,18 @@ impl ClusterRun {
         }
         if let Some(s) = &self.spot {
             out.push_str(&format!("cluster {}: spot-fallback: {}\n", self.cluster, s.decision));
+        }
+        if let Some(a) = &self.autoscale {
+            for d in &a.services {
+                out.push_str(&format!(
+                    "cluster {}: autoscale {}: desired {} -> {}: {}\n",
+                    self.cluster, d.service, d.desired, d.new_desired, d.why
+                ));
+            }
+            for r in &a.refused {
+                out.push_str(&format!("cluster {}: autoscale refuses {r}\n", self.cluster));
+            }
+            out.push_str(&format!("cluster {}: autoscale instances: {}\n", self.cluster, a.decision));
         }
         let Some(outcome) = &self.outcome else {
             for d in &self.actions {
@@ -129,11 +147,15 @@ pub struct Jobs {
     pub rebalance: bool,
     /// The spot-fallback job (when configured for the cluster).
     pub spot_fallback: bool,
+    /// The autoscale job (when configured for the cluster).
+    pub autoscale: bool,
 }
 
 impl Jobs {
     /// Every configured job.
-    pub const ALL: Jobs = Jobs { rebalance: true, spot_fallback: true };
+    pub const ALL: Jobs = Jobs { rebalance: true, spot_fallback: true, autoscale: true };
+    /// No job; add the ones wanted.
+    pub const NONE: Jobs = Jobs { rebalance: false, spot_fallback: false, autoscale: false };
 }
 
 /// What starts the run, and who runs it.
@@ -147,7 +169,7 @@ pub struct Cause<'a> {
 }
 
 /// Runs the asked jobs once on `cluster` within `budget`: spot-fallback first (capacity is
-/// urgent), then rebalance. `keep_before` also returns the snapshot the plan was made from.
+/// urgent), then autoscale, then rebalance. `keep_before` also returns the snapshot the plan was made from.
 #[allow(clippy::too_many_arguments)]
 pub fn run_cluster(
     backend: &mut dyn Backend,
@@ -164,6 +186,7 @@ pub fn run_cluster(
         dry_run,
         outcome: None,
         spot: None,
+        autoscale: None,
         actions: vec![],
         before: None,
         after: None,
@@ -172,14 +195,15 @@ pub fn run_cluster(
     };
     let rebalance = jobs.rebalance && cfg.rebalance.enabled;
     let spot = cfg.spot_fallback.as_ref().filter(|_| jobs.spot_fallback);
-    if !rebalance && spot.is_none() {
+    let scale = cfg.autoscale.as_ref().filter(|_| jobs.autoscale);
+    if !rebalance && spot.is_none() && scale.is_none() {
         return Ok(run);
     }
     let mut ex = Exec::new(backend, cluster, dry_run, budget);
     if let Some(h) = cause.holder.clone().filter(|_| !dry_run) {
         ex = ex.with_lease(h);
     }
-    let r = jobs_once(&mut ex, &mut run, cfg, rebalance, spot, cause, keep_before);
+    let r = jobs_once(&mut ex, &mut run, cfg, rebalance, (spot, scale), cause, keep_before);
     let released = ex.release_lease();
     run.actions.append(&mut ex.done);
     match r {
@@ -205,7 +229,10 @@ fn jobs_once(
     run: &mut ClusterRun,
     cfg: &ClusterConfig,
     rebalance: bool,
-    spot: Option<&ballast_core::config::SpotFallbackConfig>,
+    (spot, scale): (
+        Option<&ballast_core::config::SpotFallbackConfig>,
+        Option<&ballast_core::autoscale::AutoscaleConfig>,
+    ),
     cause: &Cause,
     keep_before: bool,
 ) -> Result<(), ExecError> {
@@ -216,6 +243,11 @@ fn jobs_once(
         let r = spot::run(ex, s, cause.spot_warning);
         run.actions.append(&mut ex.done);
         run.spot = Some(r?);
+    }
+    if let Some(a) = scale {
+        let r = autoscale::run(ex, a);
+        run.actions.append(&mut ex.done);
+        run.autoscale = Some(r?);
     }
     if rebalance {
         let outcome = rebalance::run(ex, &cfg.rebalance);

@@ -55,7 +55,6 @@ fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
             )));
         }
     }
-    config_file::require_runnable(clusters.iter())?;
     Ok(Targets { backend, clusters: clusters.into_iter().collect() })
 }
 
@@ -125,8 +124,9 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
 /// The jobs `--job` names.
 pub fn jobs(j: Job) -> Jobs {
     match j {
-        Job::Rebalance => Jobs { rebalance: true, spot_fallback: false },
-        Job::SpotFallback => Jobs { rebalance: false, spot_fallback: true },
+        Job::Rebalance => Jobs { rebalance: true, ..Jobs::NONE },
+        Job::Autoscale => Jobs { autoscale: true, ..Jobs::NONE },
+        Job::SpotFallback => Jobs { spot_fallback: true, ..Jobs::NONE },
         Job::All => Jobs::ALL,
     }
 }
@@ -186,6 +186,16 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
         if s.source == ballast_core::config::SpotSource::Group {
             groups.push(s.fleet.clone());
         }
+    }
+    let autoscale: Vec<&ballast_core::autoscale::AutoscaleConfig> = match &clusters {
+        Some(names) => names.iter().filter_map(|n| entry(n).and_then(|c| c.autoscale.as_ref())).collect(),
+        None => cfg.iter().flat_map(|c| c.clusters.values().filter_map(|c| c.autoscale.as_ref())).collect(),
+    };
+    for a in &autoscale {
+        // Autoscale updates services, drains and marks instances and takes the run lease.
+        needs.insert(ballast_aws::calls::Need::Rebalance);
+        needs.insert(ballast_aws::calls::Need::Scale);
+        groups.push(a.group.clone());
     }
     groups.sort();
     groups.dedup();

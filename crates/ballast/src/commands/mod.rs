@@ -72,12 +72,36 @@ pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<ClusterConfig> 
     if let Some(cfg) = load_config(given)?
         && let Some(c) = cfg.clusters.get(&sc.cluster)
     {
-        config_file::require_runnable([(&sc.cluster, c)])?;
+        check_against_scenario(sc, c)?;
         return Ok(c.clone());
     }
     let env = config_file::env_settings()?;
     let c = ballast_core::config::validate_cluster(&sc.controller.config, &env)
         .map_err(|m| AppError::Input(format!("scenario {}: controller.config.{m}", sc.name)))?;
-    config_file::require_runnable([(&sc.cluster, &c)])?;
+    check_against_scenario(sc, &c)?;
     Ok(c)
+}
+
+/// What a simulated cluster can check before it runs: the autoscale group is one of the
+/// scenario's groups, and each autoscaled service is a replica service of the scenario (a
+/// DAEMON service has no desired count to scale). On AWS the same refusals happen at run
+/// time, per service.
+fn check_against_scenario(sc: &Scenario, c: &ClusterConfig) -> Result<()> {
+    let Some(a) = &c.autoscale else { return Ok(()) };
+    let bad = |m: String| Err(AppError::Input(format!("scenario {}: autoscale.{m}", sc.name)));
+    if !sc.groups.iter().any(|g| g.name == a.group) {
+        return bad(format!("autoscale_group: `{}` is not a group of the scenario", a.group));
+    }
+    for name in a.services.keys() {
+        match sc.services.iter().find(|s| &s.name == name) {
+            None => return bad(format!("services.{name}: not a service of the scenario")),
+            Some(s) if s.daemon => {
+                return bad(format!(
+                    "services.{name}: a DAEMON service runs one task per instance and has no desired count to scale"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! The autoscale job's configuration: seed 003's definitions load unchanged, as a directory
-//! of `<cluster>.yml` files and as the `autoscale` section of ballast.yaml, with `%(VAR)`.
+//! The autoscale job: seed 003's definitions load unchanged, as a directory of `<cluster>.yml`
+//! files and as the `autoscale` section of ballast.yaml, with `%(VAR)`; the job itself against
+//! the baselines on the simulator.
 
 use super::support::*;
 
@@ -68,18 +69,76 @@ fn metric_arithmetic_is_parsed_never_executed() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// Until the autoscale job runs, a configuration that asks for it is refused by every command
-/// that would run jobs (exit 2, saying why), never silently half-run.
+/// Over a day of demand and over two bursts, ballast's autoscale job leaves far fewer tasks
+/// unplaced than ecs-autoscale (never more), loses nothing, leaves nothing draining, costs no
+/// availability, and stays close to the per-moment bin-packing bound of the demand it set.
 #[test]
-fn run_paths_refuse_an_autoscale_section_they_would_not_run() {
-    let cfg = temp_file(
-        "auto.yaml",
-        "clusters:\n  new-instance-joins:\n    autoscale: {autoscale_group: asg-main, services: {}}\n",
-    );
-    let s = shared("new-instance-joins.yaml");
-    let o = ballast(&["simulate", "--scenario", s.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("does not run the autoscale job yet"), "{}", stderr(&o));
-    let o = ballast(&["validate", "--config", cfg.to_str().unwrap()]);
+fn autoscale_beats_ecs_autoscale_over_a_day_and_over_bursts() {
+    for sc in ["autoscale-day.yaml", "autoscale-burst.yaml"] {
+        let rows = simulate_json(&own(sc), "ballast,ecs-autoscale,capacity-provider,none");
+        let (b, e, cp) = (row(&rows, "ballast"), row(&rows, "ecs-autoscale"), row(&rows, "capacity-provider"));
+        let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
+        assert_eq!((b["tasks_lost"].as_u64(), b["left_draining"].as_u64()), (Some(0), Some(0)), "{sc}: {b}");
+        assert_eq!(f(b, "min_availability_percent"), 100.0, "{sc}: {b}");
+        let (bu, eu) = (f(b, "unplaced_task_seconds"), f(e, "unplaced_task_seconds"));
+        assert!(bu * 2.0 <= eu, "{sc}: ballast leaves far fewer tasks unplaced: {bu} vs {eu}");
+        assert!(f(b, "instance_hours") < f(cp, "instance_hours"), "{sc}: less capacity than capacity-provider");
+        let ratio = f(b, "instance_hours") / b["capacity_bound"]["instance_hours"].as_f64().unwrap();
+        assert!((0.9..1.15).contains(&ratio), "{sc}: ratio to the bound {ratio}");
+        let ops = &b["api_calls"]["by_operation"];
+        assert!(
+            ops["UpdateService"].as_u64() > Some(0) && ops["TerminateInstanceInAutoScalingGroup"].as_u64() > Some(0)
+        );
+    }
+}
+
+/// A directory of seed 003 `<cluster>.yml` files drives the simulated cluster of that name:
+/// the drop-in path, autoscale alone.
+#[test]
+fn a_seed_003_directory_runs_the_autoscale_job_in_the_simulator() {
+    let text = std::fs::read_to_string(own("autoscale-day.yaml")).unwrap();
+    let start = text.find("    autoscale:\n").unwrap() + "    autoscale:\n".len();
+    let def: String = text[start..].lines().map(|l| format!("{}\n", l.get(6..).unwrap_or(""))).collect();
+    let dir = dir_with("dropin", "autoscale-day.yml", &def);
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        own("autoscale-day.yaml").to_str().unwrap(),
+        "--config",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let same = row(&simulate_json(&own("autoscale-day.yaml"), "ballast"), "ballast").clone();
+    assert_eq!(v[0]["instance_hours"], same["instance_hours"], "the file and the section are the same job");
+}
+
+/// What the simulator can check before it runs is refused with exit 2: a DAEMON service has
+/// no desired count to scale, and the group must exist.
+#[test]
+fn daemon_services_and_unknown_groups_are_refused() {
+    let text = std::fs::read_to_string(own("autoscale-day.yaml")).unwrap();
+    for (from, to, wanted) in [
+        ("        web:\n", "        log-agent:\n", "services.log-agent: a DAEMON service"),
+        ("autoscale_group: asg-main", "autoscale_group: asg-nope", "`asg-nope` is not a group"),
+    ] {
+        let f = temp_file(&format!("bad-{}.yaml", wanted.len()), &text.replace(from, to));
+        let o = ballast(&["simulate", "--scenario", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(wanted), "{}", stderr(&o));
+    }
+}
+
+/// `plan` on the simulated cluster shows each service's decision and the instance decision,
+/// and changes nothing.
+#[test]
+fn plan_shows_the_autoscale_decisions() {
+    let o =
+        ballast(&["plan", "--backend", "sim", "--scenario", own("autoscale-burst.yaml").to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["clusters"][0]["autoscale"];
+    assert_eq!(a["services"].as_array().unwrap().len(), 2, "{v}");
+    assert!(a["decision"].is_string(), "{v}");
 }

@@ -78,7 +78,13 @@ impl Moto {
 
     /// Runs `ballast ARGS --region us-east-1 --endpoint-url URL` with test credentials.
     pub fn ballast(&self, args: &[&str]) -> Output {
+        self.ballast_env(args, &[])
+    }
+
+    /// [`Moto::ballast`] with more environment variables.
+    pub fn ballast_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
+        c.envs(env.iter().copied());
         c.args(args).args(["--region", "us-east-1", "--endpoint-url", &self.url]).current_dir(std::env::temp_dir());
         for k in ["DRAIN_SLEEP_TIME", "DRAIN_TIMEOUT", "DRAIN_MAX_INSTANCES", "REBALANCE_MAX_RETRY", "COV_PERCENT"] {
             c.env_remove(k);
@@ -91,9 +97,14 @@ impl Moto {
 
     /// `ballast ARGS --json`, which must succeed, parsed.
     pub fn json(&self, args: &[&str]) -> Value {
+        self.json_env(args, &[])
+    }
+
+    /// [`Moto::json`] with more environment variables.
+    pub fn json_env(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
         let mut a = args.to_vec();
         a.push("--json");
-        let o = self.ballast(&a);
+        let o = self.ballast_env(&a, env);
         assert!(o.status.success(), "ballast {args:?} failed: {}", stderr(&o));
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)))
     }
@@ -138,6 +149,7 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
             "tag_service" => "TagResource",
             "untag_service" => "UntagResource",
             "set_group_desired" => "SetDesiredCapacity",
+            "set_group_limits" => "UpdateAutoScalingGroup",
             "tag_cluster" => "TagResource",
             "untag_cluster" => "UntagResource",
             "terminate_instance" => "TerminateInstanceInAutoScalingGroup",
@@ -148,12 +160,12 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
     m
 }
 
-fn policy_actions(m: &Moto, config: Option<&Path>) -> BTreeSet<String> {
+fn policy_actions(m: &Moto, config: Option<&Path>, env: &[(&str, &str)]) -> BTreeSet<String> {
     let mut args = vec!["iam-policy"];
     if let Some(c) = config {
         args.extend(["--config", c.to_str().unwrap()]);
     }
-    let o = m.ballast(&args);
+    let o = m.ballast_env(&args, env);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     doc["Statement"]
@@ -167,7 +179,11 @@ fn policy_actions(m: &Moto, config: Option<&Path>) -> BTreeSet<String> {
 }
 
 fn assert_granted(m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>) {
-    let granted = policy_actions(m, config);
+    assert_granted_env(m, config, made, &[])
+}
+
+fn assert_granted_env(m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>, env: &[(&str, &str)]) {
+    let granted = policy_actions(m, config, env);
     for op in made.keys() {
         assert!(granted.contains(op), "ballast called {op}, which `ballast iam-policy` does not grant: {granted:?}");
     }
@@ -442,4 +458,91 @@ fn a_run_changes_nothing_while_another_holds_the_lease() {
     assert!(v["clusters"][0]["lease_held"].is_null(), "{v}");
     assert_eq!(actions.first().unwrap()["action"]["kind"], "tag_cluster", "{v}");
     assert_eq!(actions.last().unwrap()["action"]["kind"], "untag_cluster", "{v}");
+}
+
+/// A one-route HTTP JSON metric server on 127.0.0.1 (a RabbitMQ stand-in): answers every
+/// request with `body`; sends each request head.
+fn metric_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let _ = tx.send(head);
+            let mut s = s;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn autoscale_scales_services_from_http_and_cloudwatch_metrics_and_the_group_to_fit() {
+    let m = Moto::start();
+    m.seed("autoscale");
+    let (port, heads) = metric_server(r#"{"queue": {"messages_ready": 250}}"#);
+    let def = format!(
+        "autoscale_group: asg-main\nmin: 1\nmax: 4\nservices:\n  worker:\n    min: 1\n    max: 5\n    metric_sources:\n      \
+         third_party:\n        - url: http://%(Q_USER):%(Q_PASS)@127.0.0.1:{port}/api/queues/celery\n          \
+         statistics: [{{name: queue.messages_ready, alias: queue_length}}]\n    events:\n      \
+         - {{metric: queue_length, action: 2, min: 100, max: null}}\n      - {{metric: queue_length, action: -1, min: null, max: 3}}\n  \
+         web:\n    min: 1\n    max: 3\n    metric_sources:\n      cloudwatch:\n        - namespace: Custom/App\n          \
+         metric_name: RequestRate\n          dimensions: [{{name: Service, value: web}}]\n          period: 60\n          \
+         statistics: [{{name: Average, alias: rate}}]\n    events:\n      - {{metric: rate / 100, action: 1, min: 5, max: null}}\n"
+    );
+    let dir = std::env::temp_dir().join(format!("ballast-autoscale-moto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("shop.yml"), def).unwrap();
+    let d = dir.to_str().unwrap();
+    let env = [("Q_USER", "guest"), ("Q_PASS", "pw-never-logged")];
+    let o = m.ballast_env(&["run", "--config", d, "--job", "autoscale", "--json"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("pw-never-logged") && !stderr(&o).contains("pw-never-logged"));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["clusters"][0];
+    let a = &c["autoscale"];
+    assert_eq!(a["metrics"]["worker.queue_length"], 250.0, "{v}");
+    assert_eq!(a["metrics"]["web.rate"], 900.0, "{v}");
+    let head = heads.recv().unwrap();
+    assert!(head.contains("authorization: Basic Z3Vlc3Q6cHctbmV2ZXItbG9nZ2Vk"), "{head}");
+    let truth = m.truth("shop");
+    let desired: BTreeMap<String, u64> = truth["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["desired"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(desired["worker"], 3, "base is the desired count, +2: {v}");
+    assert_eq!(desired["web"], 2, "{v}");
+    let tags = &truth["services"].as_array().unwrap().iter().find(|s| s["name"] == "worker").unwrap()["tags"];
+    assert!(tags["ballast:autoscaled"].as_str().unwrap().starts_with("out@"), "{truth}");
+    // The new web task fits beside the first ones; the 2 new workers (1024 CPU each) need one
+    // more 2048-CPU instance. The configuration's min/max (1, 4) replace the group's (1, 3).
+    let g = m.truth("group:asg-main");
+    assert_eq!((g["min"].as_u64(), g["max"].as_u64(), g["desired"].as_u64()), (Some(1), Some(4), Some(2)), "{v}");
+    let all = c["actions"].as_array().unwrap();
+    assert_eq!(mutating(&calls(&v)), named_by(all));
+    assert_granted_env(&m, Some(&dir), &calls(&v), &env);
+    // At once again: the scale-out cooldown holds the services; the booting instances (moto
+    // launched them, ECS has not registered them) cover the waiting tasks.
+    let v = m.json_env(&["run", "--config", d, "--job", "autoscale"], &env);
+    let c = &v["clusters"][0];
+    assert!(job_actions(c["actions"].as_array().unwrap()).is_empty(), "{v}");
+    assert!(c["autoscale"]["services"][1]["why"].as_str().unwrap().contains("cooldown"), "{v}");
+    assert!(c["autoscale"]["decision"].as_str().unwrap().contains("booting"), "{v}");
+    assert_eq!(m.truth("group:asg-main")["desired"], 2);
 }

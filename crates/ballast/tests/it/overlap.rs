@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use ballast::policies::Ballast;
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, MetricQuery};
+use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
 use ballast_core::config::{EnvSettings, validate_cluster};
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
@@ -48,6 +48,9 @@ impl Backend for Spy<'_> {
     }
     fn metric_data(&mut self, q: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
         self.inner.metric_data(q)
+    }
+    fn http(&mut self, r: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+        self.inner.http(r)
     }
     fn now(&self) -> Millis {
         self.inner.now()
