@@ -95,4 +95,26 @@ proptest! {
         let _ = ballast::config_file::parse_definition(&s, "fuzz.yml", &env);
         let _ = ballast::config_file::parse_definition(&format!("autoscale_group: g\nservices:\n  w:\n    max: 2\n    events: [{{{s}}}]\n"), "fuzz.yml", &env);
     }
+
+    #[test]
+    fn http_metric_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..400), path in "[a-z0-9.]{0,20}") {
+        let _ = ballast_core::autoscale::extract_field(&body, &path);
+    }
+
+    #[test]
+    fn json_like_http_bodies_never_panic(parts in prop::collection::vec(prop::sample::select(vec![
+        "{", "}", "[", "]", ",", ":", "\"a\"", "\"b\"", "1", "-1e999", "1e999", "null", "true", "\"x\"", "0.5", " "
+    ]), 0..60), path in prop::sample::select(vec!["a", "a.b", "a.0", "0", "a.b.0.a", ""])) {
+        let _ = ballast_core::autoscale::extract_field(parts.join("").as_bytes(), path);
+    }
+
+    #[test]
+    fn url_redaction_never_panics_and_never_keeps_a_password(
+        user in "[a-z]{1,8}", pw in "[A-Za-z0-9]{6,12}", rest in "\\PC{0,40}"
+    ) {
+        let url = format!("https://{user}:{pw}@host.example/{rest}");
+        let shown = ballast_core::autoscale::redact_url(&url);
+        prop_assert!(!shown.contains(&format!(":{pw}@")), "{}", shown);
+        let _ = ballast_core::autoscale::redact_url(&rest);
+    }
 }

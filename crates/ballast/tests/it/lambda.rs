@@ -360,3 +360,24 @@ fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
     let other = answers.iter().find(|a| a.id == "other").unwrap();
     assert_eq!(other.body["errorType"], "NonRetryable.NotConfigured", "{other:?}");
 }
+
+#[test]
+fn a_scheduled_run_runs_the_autoscale_job() {
+    let m = Moto::start();
+    m.seed("autoscale");
+    let config = "clusters:\n  shop:\n    rebalance: {enabled: false}\n    autoscale:\n      autoscale_group: asg-main\n      \
+                  services:\n        web:\n          min: 1\n          max: 3\n          metric_sources:\n            cloudwatch:\n              \
+                  - {namespace: Custom/App, metric_name: RequestRate, dimensions: [{name: Service, value: web}], period: 60, \
+                  statistics: [{name: Average, alias: rate}]}\n          events:\n            - {metric: rate, action: 1, min: 500, max: null}\n";
+    let api = RuntimeApi::start(vec![("tick".into(), scheduled())]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("BALLAST_CONFIG", config)]);
+    let answers = api.answers(1, Duration::from_secs(60));
+    let (_, stderr) = output(child);
+    assert_eq!(answers.len(), 1, "{stderr}");
+    assert_eq!(answers[0].kind, "response", "{:?}", answers[0]);
+    let c = &answers[0].body["clusters"][0];
+    assert_eq!(c["autoscale"]["services"][0]["new_desired"], 2, "{c}");
+    let truth = m.truth("shop");
+    let web = truth["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
+    assert_eq!(web["desired"], 2, "{truth}");
+}
