@@ -319,6 +319,9 @@ fn the_adapter_calls_exactly_the_listed_operations() {
         mock!(aws_sdk_autoscaling::Client::terminate_instance_in_auto_scaling_group).then_output(|| {
             aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupOutput::builder().build()
         }),
+        mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group).then_output(|| {
+            aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput::builder().build()
+        }),
     ];
     let cw = [mock!(aws_sdk_cloudwatch::Client::get_metric_data)
         .then_output(|| aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput::builder().build())];
@@ -337,6 +340,7 @@ fn the_adapter_calls_exactly_the_listed_operations() {
         Action::TagService { service: s("web"), key: s("ballast:surge"), value: s("1") },
         Action::UntagService { service: s("web"), key: s("ballast:surge") },
         Action::SetGroupDesired { group: s("asg"), desired: 3, honor_cooldown: true, reason: s("t") },
+        Action::SetGroupLimits { group: s("asg"), min: 1, max: 4 },
         Action::TerminateInstance { ec2_instance_id: s("i-0123456789abcdef0"), decrement: true, reason: s("t") },
     ];
     for a in &actions {

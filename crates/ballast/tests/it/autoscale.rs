@@ -74,7 +74,7 @@ fn metric_arithmetic_is_parsed_never_executed() {
 /// availability, and stays close to the per-moment bin-packing bound of the demand it set.
 #[test]
 fn autoscale_beats_ecs_autoscale_over_a_day_and_over_bursts() {
-    for sc in ["autoscale-day.yaml", "autoscale-burst.yaml"] {
+    for sc in ["autoscale-day.yaml", "autoscale-burst.yaml", "autoscale-faults.yaml"] {
         let rows = simulate_json(&own(sc), "ballast,ecs-autoscale,capacity-provider,none");
         let (b, e, cp) = (row(&rows, "ballast"), row(&rows, "ecs-autoscale"), row(&rows, "capacity-provider"));
         let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
