@@ -142,3 +142,200 @@ fn plan_shows_the_autoscale_decisions() {
     assert_eq!(a["services"].as_array().unwrap().len(), 2, "{v}");
     assert!(a["decision"].is_string(), "{v}");
 }
+
+mod instances {
+    //! The instance half of the job, run by the Ballast policy on the simulator step by step,
+    //! with the cluster inspected between runs.
+    use std::collections::BTreeMap;
+
+    use ballast::policies::Ballast;
+    use ballast_core::action::Action;
+    use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
+    use ballast_core::config::{EnvSettings, validate_cluster};
+    use ballast_core::duration::Millis;
+    use ballast_core::model::{InstanceStatus, Snapshot};
+    use ballast_sim::backend::SimBackend;
+    use ballast_sim::{Scenario, Sim};
+
+    /// Passes calls through, and checks each termination against the cluster as it is then:
+    /// ballast terminates only an instance it drained itself that holds no task.
+    struct Watch<'a> {
+        inner: SimBackend<'a>,
+        cluster: String,
+        applied: Vec<Action>,
+    }
+
+    impl Backend for Watch<'_> {
+        fn snapshot(&mut self, c: &str) -> Result<Snapshot, BackendError> {
+            self.inner.snapshot(c)
+        }
+        fn apply(&mut self, c: &str, a: &Action) -> Result<(), BackendError> {
+            if let Action::TerminateInstance { ec2_instance_id, decrement, .. } = a {
+                let s = Backend::snapshot(&mut self.inner, &self.cluster)?;
+                let inst = s.instances.iter().find(|i| &i.ec2_instance_id == ec2_instance_id).expect("registered");
+                assert_eq!(inst.attr("ballast.drained-by"), Some("ballast-autoscale"), "only its own drains");
+                assert_eq!(inst.status, InstanceStatus::Draining);
+                let left = s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == inst.arn).count();
+                let daemons =
+                    s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == inst.arn && s.is_daemon_task(t)).count();
+                assert_eq!(left, daemons, "terminated {ec2_instance_id} with {left} task(s) on it");
+                assert!(*decrement, "scale-in terminates with a decrement");
+            }
+            self.applied.push(a.clone());
+            self.inner.apply(c, a)
+        }
+        fn cluster_tags(&mut self, c: &str) -> Result<BTreeMap<String, String>, BackendError> {
+            self.inner.cluster_tags(c)
+        }
+        fn group(&mut self, n: &str) -> Result<GroupInfo, BackendError> {
+            self.inner.group(n)
+        }
+        fn metric_data(&mut self, q: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
+            self.inner.metric_data(q)
+        }
+        fn http(&mut self, r: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+            self.inner.http(r)
+        }
+        fn now(&self) -> Millis {
+            self.inner.now()
+        }
+        fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
+            self.inner.sleep(d)
+        }
+    }
+
+    fn scenario(body: &str) -> Scenario {
+        Scenario::parse(body, "inline.yaml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// One scheduled run at `at`; returns the mutating calls and the cluster afterwards.
+    fn run_at(sim: &mut Sim, policy: &mut Ballast, cluster: &str, at: Millis) -> (Vec<Action>, Snapshot, GroupInfo) {
+        sim.advance_to(at);
+        sim.triggers.clear();
+        let mut w = Watch { inner: SimBackend::new(sim, None), cluster: cluster.into(), applied: vec![] };
+        policy.run_once(&mut w, cluster, "scheduled", None).unwrap();
+        let snap = Backend::snapshot(&mut w, cluster).unwrap();
+        let g = w.group("asg").unwrap();
+        (w.applied, snap, g)
+    }
+
+    const CONSOLIDATE: &str = r#"
+name: consolidate
+seed: 5
+duration: 4h
+azs: [us-east-1a, us-east-1b]
+groups:
+  - {name: asg, capacity: on-demand, instance_type: m5.large, desired: 6, min: 1, max: 8, boot: 3m}
+services:
+  - {name: web, desired: 4, cpu: 256, memory: 512, strategy: ["spread(instanceId)"]}
+  - {name: agent, daemon: true, cpu: 64, memory: 128}
+standalone:
+  - {name: batch, count: 1, cpu: 256, memory: 512}
+controller:
+  every: 5m
+  config:
+    rebalance: {enabled: false}
+    autoscale:
+      autoscale_group: asg
+      enabled: true
+      cpu_buffer: 256
+      mem_buffer: 512
+"#;
+
+    /// An over-provisioned group is consolidated: instances whose tasks fit elsewhere are
+    /// drained (marked) and terminated with a decrement once empty; the instance holding a
+    /// standalone task is never drained (its task would die), an instance someone else
+    /// drained is never terminated or re-activated, and the service never drops below its
+    /// health budget.
+    #[test]
+    fn consolidation_spares_standalone_tasks_and_other_peoples_drains() {
+        let sc = scenario(CONSOLIDATE);
+        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+        let mut sim = Sim::new(&sc);
+        let mut policy = Ballast::named(cfg, "test");
+        sim.advance_to(Millis::mins(15));
+        let start = Backend::snapshot(&mut SimBackend::new(&mut sim, None), &sc.cluster).unwrap();
+        let standalone =
+            start.tasks.iter().find(|t| t.is_live() && t.service.is_none()).expect("batch runs").instance_arn.clone();
+        let theirs = start.instances.iter().find(|i| i.arn != standalone).unwrap().arn.clone();
+        // Someone else drains one instance (an operator, or another tool).
+        SimBackend::new(&mut sim, None)
+            .apply(
+                &sc.cluster,
+                &Action::SetInstanceState {
+                    instance_arns: vec![theirs.clone()],
+                    status: InstanceStatus::Draining,
+                    reason: "ops".into(),
+                },
+            )
+            .unwrap();
+        let mut terminated = 0;
+        let mut t = Millis::mins(20);
+        let mut last = None;
+        while t <= Millis::mins(180) {
+            let (applied, snap, g) = run_at(&mut sim, &mut policy, &sc.cluster, t);
+            terminated += applied.iter().filter(|a| matches!(a, Action::TerminateInstance { .. })).count();
+            let st = |arn: &str| snap.instances.iter().find(|i| i.arn == arn).map(|i| i.status);
+            assert_eq!(st(&standalone), Some(InstanceStatus::Active), "at {t}: the standalone task's instance stays");
+            assert_eq!(st(&theirs), Some(InstanceStatus::Draining), "at {t}: someone else's drain is left alone");
+            let running = snap.service_tasks("web").filter(|t| t.is_live()).count();
+            assert!(running >= 4, "at {t}: web has {running} of 4 running");
+            assert!(g.desired >= g.min, "at {t}");
+            last = Some(g);
+            t = t + Millis::mins(5);
+        }
+        let g = last.unwrap();
+        assert!(terminated >= 3, "consolidated: {terminated} terminated, the group is at {}", g.desired);
+        assert_eq!(g.desired, 6 - terminated as u32, "every termination decremented the group");
+    }
+
+    const PORTS: &str = r#"
+name: ports
+seed: 5
+duration: 2h
+azs: [us-east-1a, us-east-1b]
+groups:
+  - {name: asg, capacity: on-demand, instance_type: m5.large, desired: 1, min: 1, max: MAX, boot: 3m}
+services:
+  - {name: edge, desired: 1, cpu: 256, memory: 512, ports: [80]}
+  - {name: cache, desired: 1, cpu: 256, memory: 512, constraints: [distinctInstance]}
+events:
+  - {at: 10m, set_service_desired: {service: edge, desired: 4}}
+  - {at: 10m, set_service_desired: {service: cache, desired: 5}}
+controller:
+  every: 5m
+  config:
+    rebalance: {enabled: false}
+    autoscale:
+      autoscale_group: asg
+      enabled: true
+"#;
+
+    /// Tasks that each need an instance of their own (a host port, distinctInstance) are
+    /// bin-packed with the placement model: one run asks for every instance they need (not one
+    /// per run, as ecs-autoscale does), the next counts those booting instead of asking again,
+    /// and once they have joined every task runs. With the group's max lower than the need,
+    /// the group stops at its max and says so.
+    #[test]
+    fn scale_out_asks_once_for_every_instance_the_constraints_need() {
+        let sc = scenario(&PORTS.replace("MAX", "10"));
+        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+        let mut sim = Sim::new(&sc);
+        let mut policy = Ballast::named(cfg, "test");
+        let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
+        assert_eq!(g.desired, 5, "cache's 5 distinct instances cover edge's 4 ports: {g:?}");
+        let (applied, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(12));
+        assert!(applied.iter().all(|a| !matches!(a, Action::SetGroupDesired { .. })), "booting counted: {applied:?}");
+        assert_eq!(g.desired, 5);
+        let (_, snap, _) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(30));
+        assert_eq!(snap.service_tasks("edge").filter(|t| t.is_live()).count(), 4);
+        assert_eq!(snap.service_tasks("cache").filter(|t| t.is_live()).count(), 5);
+
+        let sc = scenario(&PORTS.replace("MAX", "3"));
+        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+        let mut sim = Sim::new(&sc);
+        let mut policy = Ballast::named(cfg, "test");
+        let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
+        assert_eq!(g.desired, 3, "held at the group's max");
+    }
+}
