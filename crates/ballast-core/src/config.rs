@@ -387,14 +387,27 @@ impl RebalanceConfig {
 /// Validates a cluster's whole entry. Sections for jobs this build does not run are refused
 /// with a clear error rather than silently ignored.
 pub fn validate_cluster(raw: &RawClusterConfig, env: &EnvSettings) -> Result<ClusterConfig, String> {
-    Ok(ClusterConfig {
+    let c = ClusterConfig {
         rebalance: RebalanceConfig::from_raw(raw.rebalance.as_ref(), env)?,
         spot_fallback: raw.spot_fallback.as_ref().map(SpotFallbackConfig::from_raw).transpose()?,
         autoscale: match &raw.autoscale {
             Some(a) => crate::autoscale::AutoscaleConfig::from_raw(a)?,
             None => None,
         },
-    })
+    };
+    // Two jobs sizing one group would undo each other: spot-fallback grows its on-demand group
+    // while Spot is short, and autoscale would consolidate those very instances away.
+    if let (Some(s), Some(a)) = (&c.spot_fallback, &c.autoscale)
+        && s.on_demand_group == a.group
+    {
+        return Err(format!(
+            "autoscale.autoscale_group: `{}` is also spot_fallback.on_demand_group, and two jobs must not size one \
+             group; point autoscale at the group that runs the cluster's regular (Spot) capacity and leave the \
+             on-demand backfill group to spot-fallback",
+            a.group
+        ));
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

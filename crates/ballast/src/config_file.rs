@@ -219,5 +219,10 @@ mod tests {
         assert!(e.to_string().starts_with("b.yaml:4:") && e.to_string().contains("rebalance.method"), "{e}");
         let e = parse("clusters:\n  shop:\n    autoscale: {}\n", "b.yaml", &env).unwrap_err();
         assert!(e.to_string().contains("autoscale.autoscale_group: required"), "{e}");
+        // Two jobs never size one group.
+        let text = "clusters:\n  shop:\n    spot_fallback: {fleet_request_id: spot, on_demand_group: od}\n    autoscale:\n      autoscale_group: od\n";
+        let e = parse(text, "b.yaml", &env).unwrap_err().to_string();
+        assert!(e.starts_with("b.yaml:5:") && e.contains("also spot_fallback.on_demand_group"), "{e}");
+        assert!(parse(&text.replace("group: od\n", "group: spot\n"), "b.yaml", &env).is_ok());
     }
 }
