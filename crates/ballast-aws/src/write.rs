@@ -59,7 +59,21 @@ pub async fn apply(
         }
         Action::ForceNewDeployment { service, .. } => {
             gate.pass("UpdateService").await;
-            let r = c.ecs.update_service().cluster(cluster).service(service).force_new_deployment(true).send().await;
+            // Not idempotent (each call starts a deployment): one attempt, without the SDK's
+            // retries, which would resend it after a timeout that may have come after the
+            // deployment started; the executor resends it only after throttling.
+            let once = aws_sdk_ecs::config::Builder::default()
+                .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled());
+            let r = c
+                .ecs
+                .update_service()
+                .cluster(cluster)
+                .service(service)
+                .force_new_deployment(true)
+                .customize()
+                .config_override(once)
+                .send()
+                .await;
             r.map(|_| ()).map_err(to("UpdateService"))
         }
         Action::SetTaskProtection { task_arns, protected, expires_in_minutes } => {

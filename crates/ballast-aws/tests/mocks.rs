@@ -182,6 +182,24 @@ fn persistent_5xx_fails_after_bounded_attempts() {
     assert_eq!(log.counts()["ListTasks"], ballast_aws::connect::MAX_ATTEMPTS as u64);
 }
 
+/// A 5xx may come after the change took effect. A desired count is sent again (the SDK's
+/// bounded retries); a forced deployment, which would start a second deployment, is sent once.
+#[test]
+fn a_forced_deployment_is_never_resent_by_the_sdk() {
+    let broken = mock!(aws_sdk_ecs::Client::update_service)
+        .sequence()
+        .http_status(500, Some(SERVER.into()))
+        .repeatedly()
+        .build();
+    let (mut b, log) = backend(&refs(&[broken]), &[], &[]);
+    let desired = Action::SetServiceDesired { service: "web".into(), desired: 3, reason: "t".into() };
+    assert!(matches!(b.apply("shop", &desired), Err(BackendError::Server { .. })));
+    assert_eq!(log.counts()["UpdateService"], ballast_aws::connect::MAX_ATTEMPTS as u64);
+    let deploy = Action::ForceNewDeployment { service: "web".into(), reason: "t".into() };
+    assert!(matches!(b.apply("shop", &deploy), Err(BackendError::Server { .. })));
+    assert_eq!(log.counts()["UpdateService"], ballast_aws::connect::MAX_ATTEMPTS as u64 + 1, "one attempt");
+}
+
 #[test]
 fn an_instance_that_vanishes_between_list_and_describe_is_left_out() {
     let list = mock!(aws_sdk_ecs::Client::list_container_instances).then_output(|| {

@@ -145,6 +145,15 @@ impl Action {
         "TerminateInstanceInAutoScalingGroup",
     ];
 
+    /// Whether sending the action twice has the effect of sending it once. Every action sets
+    /// a state (a status, a count, a tag) except a forced deployment, which starts one more
+    /// deployment each time. A call that timed out or failed with a 5xx may have taken effect,
+    /// so only an idempotent action is sent again after one; a non-idempotent one is retried
+    /// only after throttling (a refusal, which never takes effect).
+    pub fn idempotent(&self) -> bool {
+        !matches!(self, Action::ForceNewDeployment { .. })
+    }
+
     /// The AWS API operation that carries the action.
     pub fn operation(&self) -> &'static str {
         match self {

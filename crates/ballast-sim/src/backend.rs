@@ -43,8 +43,16 @@ impl<'a> SimBackend<'a> {
 
     /// One API call with fault injection and SDK-like retries (each attempt counted).
     fn call(&mut self, op: &str) -> Result<(), BackendError> {
+        self.attempts(op, SDK_ATTEMPTS, None)
+    }
+
+    /// Up to `n` attempts of one call; with `action`, a mutating call whose change is made by
+    /// the attempt that gets through. A timed-out attempt of it has made the change half of
+    /// the time (the answer was lost, not the request), as on AWS; the next attempt then
+    /// sends it again.
+    fn attempts(&mut self, op: &str, n: u32, action: Option<&Action>) -> Result<(), BackendError> {
         let mut last = None;
-        for attempt in 0..SDK_ATTEMPTS {
+        for attempt in 0..n {
             self.count(op, 1);
             let fault = match self.sim.faults {
                 Some((th, er, to, until)) if self.sim.now <= until => {
@@ -62,8 +70,14 @@ impl<'a> SimBackend<'a> {
                 _ => None,
             };
             match fault {
-                None => return Ok(()),
+                None => return action.map_or(Ok(()), |a| self.sim.apply_action(a)),
                 Some(e) => {
+                    if let (Some(a), BackendError::Timeout { .. }) = (action, &e)
+                        && self.sim.fault_rng.unit() < 0.5
+                    {
+                        // Its result is the answer that was lost.
+                        let _ = self.sim.apply_action(a);
+                    }
                     last = Some(e);
                     // Exponential backoff with jitter, as the SDK: base 1 s, at most 20 s.
                     let base = 1000u64 << attempt;
@@ -404,7 +418,6 @@ impl Backend for SimBackend<'_> {
                 });
             }
         }
-        self.call(action.operation())?;
         let lease = matches!(action, Action::TagCluster { .. } | Action::UntagCluster { .. });
         if !self.acted && !lease {
             // The bound from this state (the run's first mutating call); the report keeps
@@ -414,7 +427,9 @@ impl Backend for SimBackend<'_> {
             let m = &mut self.sim.acct.min_moves;
             *m = Some(m.map_or(lb, |x| x.max(lb)));
         }
-        self.sim.apply_action(action)?;
+        // As the AWS adapter: a non-idempotent action gets one attempt, no SDK retries.
+        let n = if action.idempotent() { SDK_ATTEMPTS } else { 1 };
+        self.attempts(action.operation(), n, Some(action))?;
         self.sim.mutations += 1;
         if self.crash_after == Some(self.sim.mutations) {
             self.sim.acct.crashes += 1;

@@ -180,12 +180,21 @@ impl<'a> Exec<'a> {
         self.backend.now()
     }
 
-    fn retry<T>(&mut self, mut f: impl FnMut(&mut dyn Backend) -> Result<T, BackendError>) -> Result<T, ExecError> {
+    fn retry<T>(&mut self, f: impl FnMut(&mut dyn Backend) -> Result<T, BackendError>) -> Result<T, ExecError> {
+        self.retry_if(f, BackendError::retryable)
+    }
+
+    /// Retries the faults `again` accepts, at most [`EXTRA_ATTEMPTS`] times.
+    fn retry_if<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Backend) -> Result<T, BackendError>,
+        again: fn(&BackendError) -> bool,
+    ) -> Result<T, ExecError> {
         let mut attempt = 0;
         loop {
             match f(self.backend) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.retryable() && attempt < EXTRA_ATTEMPTS => {
+                Err(e) if again(&e) && attempt < EXTRA_ATTEMPTS => {
                     attempt += 1;
                     tracing::info!(error = %e, attempt, "retrying after a retryable fault");
                     self.backend.sleep(Millis::secs(2u64 << attempt))?;
@@ -230,7 +239,11 @@ impl<'a> Exec<'a> {
         let at_s = self.backend.now().as_secs_f64();
         tracing::info!(cluster = %self.cluster, "{text}");
         let cluster = self.cluster.clone();
-        let result = self.retry(|b| b.apply(&cluster, &action));
+        // A timeout or a 5xx may come after the change took effect: only an idempotent action
+        // is sent again then; any action is sent again after throttling (never applied).
+        let again: fn(&BackendError) -> bool =
+            if action.idempotent() { BackendError::retryable } else { |e| matches!(e, BackendError::Throttled { .. }) };
+        let result = self.retry_if(|b| b.apply(&cluster, &action), again);
         match result {
             Ok(()) => {
                 self.done.push(Done { at_s, action, text, dry_run: false });
@@ -252,5 +265,72 @@ impl<'a> Exec<'a> {
             self.renew_lease()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use ballast_core::backend::{GroupInfo, HttpRequest, MetricQuery};
+
+    /// Fails every apply with one error; counts the attempts.
+    struct Failing {
+        error: BackendError,
+        attempts: u32,
+        now: Millis,
+    }
+
+    impl Backend for Failing {
+        fn snapshot(&mut self, _: &str) -> Result<Snapshot, BackendError> {
+            unreachable!()
+        }
+        fn apply(&mut self, _: &str, _: &Action) -> Result<(), BackendError> {
+            self.attempts += 1;
+            Err(self.error.clone())
+        }
+        fn cluster_tags(&mut self, _: &str) -> Result<BTreeMap<String, String>, BackendError> {
+            Ok(BTreeMap::new())
+        }
+        fn group(&mut self, _: &str) -> Result<GroupInfo, BackendError> {
+            unreachable!()
+        }
+        fn metric_data(&mut self, _: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
+            unreachable!()
+        }
+        fn http(&mut self, _: &HttpRequest) -> Result<Vec<u8>, BackendError> {
+            unreachable!()
+        }
+        fn now(&self) -> Millis {
+            self.now
+        }
+        fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
+            self.now = self.now + d;
+            Ok(())
+        }
+    }
+
+    fn attempts(error: BackendError, action: Action) -> u32 {
+        let mut b = Failing { error, attempts: 0, now: Millis(0) };
+        let mut ex = Exec::new(&mut b, "shop", false, Millis::mins(14));
+        assert!(ex.apply(action).is_err());
+        drop(ex);
+        b.attempts
+    }
+
+    /// A timeout may come after the change took effect: a forced deployment (each one starts
+    /// another) is then not sent again; after throttling (a refusal) it is. An idempotent
+    /// action is sent again after either, at most EXTRA_ATTEMPTS more times.
+    #[test]
+    fn only_idempotent_actions_are_resent_after_an_ambiguous_fault() {
+        let timeout = || BackendError::Timeout { operation: "UpdateService".into() };
+        let throttled = || BackendError::Throttled { operation: "UpdateService".into() };
+        let deploy = || Action::ForceNewDeployment { service: "web".into(), reason: "t".into() };
+        let desired = || Action::SetServiceDesired { service: "web".into(), desired: 2, reason: "t".into() };
+        assert_eq!(attempts(timeout(), deploy()), 1);
+        assert_eq!(attempts(throttled(), deploy()), 1 + EXTRA_ATTEMPTS);
+        assert_eq!(attempts(timeout(), desired()), 1 + EXTRA_ATTEMPTS);
+        assert_eq!(attempts(throttled(), desired()), 1 + EXTRA_ATTEMPTS);
     }
 }
