@@ -146,61 +146,35 @@ fn plan_shows_the_autoscale_decisions() {
 mod instances {
     //! The instance half of the job, run by the Ballast policy on the simulator step by step,
     //! with the cluster inspected between runs.
-    use std::collections::BTreeMap;
-
     use ballast::policies::Ballast;
     use ballast_core::action::Action;
-    use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
+    use ballast_core::backend::{Backend, BackendError, GroupInfo};
     use ballast_core::config::{EnvSettings, validate_cluster};
     use ballast_core::duration::Millis;
     use ballast_core::model::{InstanceStatus, Snapshot};
     use ballast_sim::backend::SimBackend;
     use ballast_sim::{Scenario, Sim};
 
-    /// Passes calls through, and checks each termination against the cluster as it is then:
-    /// ballast terminates only an instance it drained itself that holds no task.
-    struct Watch<'a> {
-        inner: SimBackend<'a>,
-        cluster: String,
-        applied: Vec<Action>,
-    }
+    use crate::support::{Hooks, Tap};
 
-    impl Backend for Watch<'_> {
-        fn snapshot(&mut self, c: &str) -> Result<Snapshot, BackendError> {
-            self.inner.snapshot(c)
-        }
-        fn apply(&mut self, c: &str, a: &Action) -> Result<(), BackendError> {
+    /// Checks each termination against the cluster as it is then: ballast terminates only an
+    /// instance it drained itself that holds no task but daemons, with a decrement.
+    struct Terminations;
+
+    impl Hooks for Terminations {
+        fn apply(&mut self, inner: &mut dyn Backend, cluster: &str, a: &Action) -> Result<(), BackendError> {
             if let Action::TerminateInstance { ec2_instance_id, decrement, .. } = a {
-                let s = Backend::snapshot(&mut self.inner, &self.cluster)?;
+                let s = inner.snapshot(cluster)?;
                 let inst = s.instances.iter().find(|i| &i.ec2_instance_id == ec2_instance_id).expect("registered");
                 assert_eq!(inst.attr("ballast.drained-by"), Some("ballast-autoscale"), "only its own drains");
                 assert_eq!(inst.status, InstanceStatus::Draining);
-                let left = s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == inst.arn).count();
-                let daemons =
-                    s.tasks.iter().filter(|t| t.is_live() && t.instance_arn == inst.arn && s.is_daemon_task(t)).count();
+                let on = |t: &&ballast_core::model::Task| t.is_live() && t.instance_arn == inst.arn;
+                let left = s.tasks.iter().filter(on).count();
+                let daemons = s.tasks.iter().filter(on).filter(|t| s.is_daemon_task(t)).count();
                 assert_eq!(left, daemons, "terminated {ec2_instance_id} with {left} task(s) on it");
                 assert!(*decrement, "scale-in terminates with a decrement");
             }
-            self.applied.push(a.clone());
-            self.inner.apply(c, a)
-        }
-        fn cluster_tags(&mut self, c: &str) -> Result<BTreeMap<String, String>, BackendError> {
-            self.inner.cluster_tags(c)
-        }
-        fn group(&mut self, n: &str) -> Result<GroupInfo, BackendError> {
-            self.inner.group(n)
-        }
-        fn metric_data(&mut self, q: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
-            self.inner.metric_data(q)
-        }
-        fn http(&mut self, r: &HttpRequest) -> Result<Vec<u8>, BackendError> {
-            self.inner.http(r)
-        }
-        fn now(&self) -> Millis {
-            self.inner.now()
-        }
-        fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
-            self.inner.sleep(d)
+            Ok(())
         }
     }
 
@@ -208,15 +182,23 @@ mod instances {
         Scenario::parse(body, "inline.yaml").unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The scenario, its simulator and the Ballast policy with its configuration.
+    fn setup(body: &str) -> (Scenario, Sim, Ballast) {
+        let sc = scenario(body);
+        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+        let sim = Sim::new(&sc);
+        (sc, sim, Ballast::named(cfg, "test"))
+    }
+
     /// One scheduled run at `at`; returns the mutating calls and the cluster afterwards.
     fn run_at(sim: &mut Sim, policy: &mut Ballast, cluster: &str, at: Millis) -> (Vec<Action>, Snapshot, GroupInfo) {
         sim.advance_to(at);
         sim.triggers.clear();
-        let mut w = Watch { inner: SimBackend::new(sim, None), cluster: cluster.into(), applied: vec![] };
-        policy.run_once(&mut w, cluster, "scheduled", None).unwrap();
-        let snap = Backend::snapshot(&mut w, cluster).unwrap();
-        let g = w.group("asg").unwrap();
-        (w.applied, snap, g)
+        let mut be = SimBackend::new(sim, None);
+        let mut tap = Tap::new(&mut be, Terminations);
+        policy.run_once(&mut tap, cluster, "scheduled", None).unwrap();
+        let applied = tap.applied;
+        (applied, be.snapshot(cluster).unwrap(), be.group("asg").unwrap())
     }
 
     const CONSOLIDATE: &str = r#"
@@ -249,10 +231,7 @@ controller:
     /// health budget.
     #[test]
     fn consolidation_spares_standalone_tasks_and_other_peoples_drains() {
-        let sc = scenario(CONSOLIDATE);
-        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
-        let mut sim = Sim::new(&sc);
-        let mut policy = Ballast::named(cfg, "test");
+        let (sc, mut sim, mut policy) = setup(CONSOLIDATE);
         sim.advance_to(Millis::mins(15));
         let start = Backend::snapshot(&mut SimBackend::new(&mut sim, None), &sc.cluster).unwrap();
         let standalone =
@@ -318,10 +297,7 @@ controller:
     /// the group stops at its max and says so.
     #[test]
     fn scale_out_asks_once_for_every_instance_the_constraints_need() {
-        let sc = scenario(&PORTS.replace("MAX", "10"));
-        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
-        let mut sim = Sim::new(&sc);
-        let mut policy = Ballast::named(cfg, "test");
+        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "10"));
         let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
         assert_eq!(g.desired, 5, "cache's 5 distinct instances cover edge's 4 ports: {g:?}");
         let (applied, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(12));
@@ -331,10 +307,7 @@ controller:
         assert_eq!(snap.service_tasks("edge").filter(|t| t.is_live()).count(), 4);
         assert_eq!(snap.service_tasks("cache").filter(|t| t.is_live()).count(), 5);
 
-        let sc = scenario(&PORTS.replace("MAX", "3"));
-        let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
-        let mut sim = Sim::new(&sc);
-        let mut policy = Ballast::named(cfg, "test");
+        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "3"));
         let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
         assert_eq!(g.desired, 3, "held at the group's max");
     }

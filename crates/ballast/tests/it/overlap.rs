@@ -7,64 +7,37 @@ use std::collections::BTreeMap;
 
 use ballast::policies::Ballast;
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
+use ballast_core::backend::{Backend, BackendError};
 use ballast_core::config::{EnvSettings, validate_cluster};
 use ballast_core::duration::Millis;
-use ballast_core::model::Snapshot;
 use ballast_sim::backend::SimBackend;
 use ballast_sim::{Scenario, Sim};
 
-use crate::support::shared;
+use crate::support::{Hooks, Record, Tap, shared};
 
-/// A backend that records the mutating calls passing through it and, when it carries a
-/// second controller, runs a whole run of that one on the same cluster during its first wait
-/// after it has started to act.
-struct Spy<'a> {
-    inner: &'a mut dyn Backend,
-    applied: Vec<String>,
+/// Carries a second controller, and runs a whole run of it on the same cluster during the
+/// first run's first wait after it has started to act.
+struct Second {
+    acted: usize,
     second: Option<Ballast>,
-    second_applied: Option<Vec<String>>,
+    second_applied: Option<Vec<Action>>,
 }
 
-impl<'a> Spy<'a> {
-    fn new(inner: &'a mut dyn Backend, second: Option<Ballast>) -> Self {
-        Spy { inner, applied: vec![], second, second_applied: None }
+impl Hooks for Second {
+    fn apply(&mut self, _: &mut dyn Backend, _: &str, _: &Action) -> Result<(), BackendError> {
+        self.acted += 1;
+        Ok(())
     }
-}
-
-impl Backend for Spy<'_> {
-    fn snapshot(&mut self, c: &str) -> Result<Snapshot, BackendError> {
-        self.inner.snapshot(c)
-    }
-    fn apply(&mut self, c: &str, a: &Action) -> Result<(), BackendError> {
-        self.applied.push(a.to_string());
-        self.inner.apply(c, a)
-    }
-    fn cluster_tags(&mut self, c: &str) -> Result<BTreeMap<String, String>, BackendError> {
-        self.inner.cluster_tags(c)
-    }
-    fn group(&mut self, n: &str) -> Result<GroupInfo, BackendError> {
-        self.inner.group(n)
-    }
-    fn metric_data(&mut self, q: &[MetricQuery]) -> Result<Vec<Option<f64>>, BackendError> {
-        self.inner.metric_data(q)
-    }
-    fn http(&mut self, r: &HttpRequest) -> Result<Vec<u8>, BackendError> {
-        self.inner.http(r)
-    }
-    fn now(&self) -> Millis {
-        self.inner.now()
-    }
-    fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {
+    fn sleep(&mut self, inner: &mut dyn Backend) -> Result<(), BackendError> {
         // Past the lease's settle read: the first run has really started to act.
-        if self.applied.len() >= 2
+        if self.acted >= 2
             && let Some(mut second) = self.second.take()
         {
-            let mut spy = Spy::new(&mut *self.inner, None);
-            second.run_once(&mut spy, "new-instance-joins", "overlapping run", None)?;
-            self.second_applied = Some(spy.applied);
+            let mut tap = Tap::new(inner, Record);
+            second.run_once(&mut tap, "new-instance-joins", "overlapping run", None)?;
+            self.second_applied = Some(tap.applied);
         }
-        self.inner.sleep(d)
+        Ok(())
     }
 }
 
@@ -80,10 +53,11 @@ fn overlap(with_lease: bool) -> (usize, Vec<String>, BTreeMap<String, String>) {
         |name: &str| if with_lease { Ballast::named(cfg.clone(), name) } else { Ballast::without_lease(cfg.clone()) };
     let mut first = make("lambda");
     let mut be = SimBackend::new(&mut sim, None);
-    let mut spy = Spy::new(&mut be, Some(make("cli")));
-    first.run_once(&mut spy, &sc.cluster, "scheduled", None).unwrap();
-    let second = spy.second_applied.take().expect("the second run happened inside the first");
-    let first_applied = spy.applied.len();
+    let mut tap = Tap::new(&mut be, Second { acted: 0, second: Some(make("cli")), second_applied: None });
+    first.run_once(&mut tap, &sc.cluster, "scheduled", None).unwrap();
+    let second = tap.hooks.second_applied.take().expect("the second run happened inside the first");
+    let second: Vec<String> = second.iter().map(ToString::to_string).collect();
+    let first_applied = tap.applied.len();
     let tags = be.cluster_tags(&sc.cluster).unwrap();
     (first_applied, second, tags)
 }
