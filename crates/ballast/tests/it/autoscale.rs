@@ -182,9 +182,14 @@ mod instances {
         Scenario::parse(body, "inline.yaml").unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// The scenario, its simulator and the Ballast policy with its configuration.
-    fn setup(body: &str) -> (Scenario, Sim, Ballast) {
-        let sc = scenario(body);
+    /// Every scenario here: the autoscale job alone on the group `asg`, every 5 minutes.
+    const CONTROLLER: &str = "controller:\n  every: 5m\n  config:\n    rebalance: {enabled: false}\n    \
+                              autoscale:\n      autoscale_group: asg\n      enabled: true\n";
+
+    /// The scenario (`body` and [`CONTROLLER`] with `autoscale_extra` lines), its simulator and
+    /// the Ballast policy with its configuration.
+    fn setup(body: &str, autoscale_extra: &str) -> (Scenario, Sim, Ballast) {
+        let sc = scenario(&format!("{body}{CONTROLLER}{autoscale_extra}"));
         let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
         let sim = Sim::new(&sc);
         (sc, sim, Ballast::named(cfg, "test"))
@@ -213,15 +218,6 @@ services:
   - {name: agent, daemon: true, cpu: 64, memory: 128}
 standalone:
   - {name: batch, count: 1, cpu: 256, memory: 512}
-controller:
-  every: 5m
-  config:
-    rebalance: {enabled: false}
-    autoscale:
-      autoscale_group: asg
-      enabled: true
-      cpu_buffer: 256
-      mem_buffer: 512
 "#;
 
     /// An over-provisioned group is consolidated: instances whose tasks fit elsewhere are
@@ -231,7 +227,7 @@ controller:
     /// health budget.
     #[test]
     fn consolidation_spares_standalone_tasks_and_other_peoples_drains() {
-        let (sc, mut sim, mut policy) = setup(CONSOLIDATE);
+        let (sc, mut sim, mut policy) = setup(CONSOLIDATE, "      cpu_buffer: 256\n      mem_buffer: 512\n");
         sim.advance_to(Millis::mins(15));
         let start = Backend::snapshot(&mut SimBackend::new(&mut sim, None), &sc.cluster).unwrap();
         let standalone =
@@ -281,13 +277,6 @@ services:
 events:
   - {at: 10m, set_service_desired: {service: edge, desired: 4}}
   - {at: 10m, set_service_desired: {service: cache, desired: 5}}
-controller:
-  every: 5m
-  config:
-    rebalance: {enabled: false}
-    autoscale:
-      autoscale_group: asg
-      enabled: true
 "#;
 
     /// Tasks that each need an instance of their own (a host port, distinctInstance) are
@@ -297,7 +286,7 @@ controller:
     /// the group stops at its max and says so.
     #[test]
     fn scale_out_asks_once_for_every_instance_the_constraints_need() {
-        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "10"));
+        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "10"), "");
         let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
         assert_eq!(g.desired, 5, "cache's 5 distinct instances cover edge's 4 ports: {g:?}");
         let (applied, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(12));
@@ -307,7 +296,7 @@ controller:
         assert_eq!(snap.service_tasks("edge").filter(|t| t.is_live()).count(), 4);
         assert_eq!(snap.service_tasks("cache").filter(|t| t.is_live()).count(), 5);
 
-        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "3"));
+        let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "3"), "");
         let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
         assert_eq!(g.desired, 3, "held at the group's max");
     }
