@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::action::Action;
 use crate::duration::Millis;
-use crate::model::Snapshot;
+use crate::model::{ContainerInstance, InstanceStatus, Service, Snapshot};
 
 /// One CloudWatch metric to read (GetMetricData's MetricStat).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,6 +196,32 @@ pub trait Backend {
     fn now(&self) -> Millis;
     /// Lets `d` pass (simulated or real).
     fn sleep(&mut self, d: Millis) -> Result<(), BackendError>;
+    /// The cluster's container instances with one status, and nothing else
+    /// (ListContainerInstances filtered by status, DescribeContainerInstances per 100): what a
+    /// tool that reads only instances pays. By default, filtered from a whole snapshot.
+    fn instances(&mut self, cluster: &str, status: InstanceStatus) -> Result<Vec<ContainerInstance>, BackendError> {
+        Ok(self.snapshot(cluster)?.instances.into_iter().filter(|i| i.status == status).collect())
+    }
+    /// One container instance (DescribeContainerInstances of one ARN); `None` when it is gone.
+    /// By default, found in a whole snapshot.
+    fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ContainerInstance>, BackendError> {
+        Ok(self.snapshot(cluster)?.instances.into_iter().find(|i| i.arn == arn))
+    }
+    /// The cluster's services and nothing else (ListServices, DescribeServices per 10). By
+    /// default, from a whole snapshot.
+    fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {
+        Ok(self.snapshot(cluster)?.services)
+    }
+    /// Every datapoint of one metric over the last `window`, oldest first, partial periods
+    /// included (GetMetricStatistics, one metric per call). ballast itself reads
+    /// [`Backend::metric_data`]; this serves the prior art's published code in the simulator.
+    fn metric_statistics(&mut self, q: &MetricQuery, window: Millis) -> Result<Vec<(Millis, f64)>, BackendError> {
+        let _ = (q, window);
+        Err(BackendError::Invalid {
+            operation: "GetMetricStatistics".into(),
+            message: "this backend serves GetMetricData only".into(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -368,3 +368,6 @@ impl ClusterState {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod reference_tests;

@@ -128,6 +128,37 @@ impl Buckets {
     }
 }
 
+/// The server side of the same buckets: what ECS (and CloudWatch) accept per account and
+/// Region at the published rates. A call that finds its bucket empty is refused
+/// (ThrottlingException) and takes no token; categories without published limits (Auto
+/// Scaling, and ECS actions outside the published table) are never refused.
+#[derive(Debug, Clone, Default)]
+pub struct ServerBuckets {
+    buckets: BTreeMap<Group, Bucket>,
+}
+
+impl ServerBuckets {
+    /// Whether `operation` is accepted at `now` (taking its token if so).
+    pub fn admit(&mut self, operation: &str, now: Millis) -> bool {
+        let g = Group::of(operation);
+        if matches!(g, Group::EcsOther | Group::AutoScaling) {
+            return true;
+        }
+        let (burst, refill) = g.limits();
+        let b = self.buckets.entry(g).or_insert(Bucket { tokens: burst, at: now });
+        if now > b.at {
+            b.tokens = (b.tokens + (now - b.at).as_secs_f64() * refill).min(burst);
+            b.at = now;
+        }
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +176,29 @@ mod tests {
         assert_eq!(b.take("DescribeServices", Millis(0)), Millis(0));
         // After 10 s the bucket is full again (less the two owed tokens).
         assert_eq!(b.take("DescribeTasks", Millis::secs(10)), Millis(0));
+    }
+
+    #[test]
+    fn the_server_refuses_beyond_the_published_burst_and_refills_at_the_published_rate() {
+        let mut s = ServerBuckets::default();
+        // Cluster resource read: burst 100, refill 20/s (ecs-behaviour.md §7.1).
+        for _ in 0..100 {
+            assert!(s.admit("ListTasks", Millis(0)));
+        }
+        assert!(!s.admit("DescribeTasks", Millis(0)));
+        assert!(!s.admit("DescribeTasks", Millis(49)));
+        assert!(s.admit("DescribeTasks", Millis(50)), "one token after 1/20 s");
+        assert!(!s.admit("DescribeTasks", Millis(50)));
+        // Service modify: burst 50, refill 5/s; another category is untouched meanwhile.
+        for _ in 0..50 {
+            assert!(s.admit("UpdateService", Millis(50)));
+        }
+        assert!(!s.admit("UpdateService", Millis(50)));
+        assert!(s.admit("UpdateService", Millis(250)));
+        // Unpublished categories are never refused.
+        for _ in 0..1000 {
+            assert!(s.admit("SetDesiredCapacity", Millis(0)));
+        }
     }
 
     #[test]

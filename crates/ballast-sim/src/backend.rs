@@ -54,7 +54,15 @@ impl<'a> SimBackend<'a> {
         let mut last = None;
         for attempt in 0..n {
             self.count(op, 1);
+            // Each attempt takes the API's latency; the cluster moves on meanwhile.
+            let latency = self.sim.sc.timing.api_latency;
+            if latency > Millis(0) {
+                let t = self.sim.now + latency;
+                self.sim.advance_to(t);
+            }
+            let refused = self.sim.sc.timing.throttling && !self.sim.server_buckets.admit(op, self.sim.now);
             let fault = match self.sim.faults {
+                _ if refused => Some(BackendError::Throttled { operation: op.into() }),
                 Some((th, er, to, until)) if self.sim.now <= until => {
                     let r = self.sim.fault_rng.unit();
                     if r < th {
@@ -265,9 +273,11 @@ impl Sim {
                         message: "a DAEMON service has no desired count".into(),
                     });
                 }
-                self.svcs[s].desired = *desired;
+                if self.svcs[s].desired != *desired {
+                    self.svcs[s].desired = *desired;
+                    self.service_updated(s);
+                }
                 self.svcs[s].desired_by_policy = true;
-                self.dirty.insert(s);
             }
             Action::ForceNewDeployment { service, .. } => {
                 let s = self.service_by_name(service).ok_or_else(|| nf(service))?;
@@ -280,7 +290,7 @@ impl Sim {
                         self.stop_task(t, crate::engine::Cause::Policy);
                     }
                 }
-                self.dirty.insert(s);
+                self.service_updated(s);
             }
             Action::SetTaskProtection { task_arns, protected, expires_in_minutes } => {
                 let until = if *protected { self.now + Millis::mins(*expires_in_minutes as u64) } else { Millis(0) };
@@ -495,6 +505,58 @@ impl Backend for SimBackend<'_> {
 
     fn now(&self) -> Millis {
         self.sim.now
+    }
+
+    fn instances(&mut self, cluster: &str, status: InstanceStatus) -> Result<Vec<ContainerInstance>, BackendError> {
+        if cluster != self.sim.sc.cluster {
+            self.call("ListContainerInstances")?;
+            return Err(BackendError::NotFound {
+                operation: "ListContainerInstances".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        let n = self.sim.snapshot().instances.iter().filter(|i| i.status == status).count();
+        for _ in 0..n.div_ceil(100).max(1) {
+            self.call("ListContainerInstances")?;
+        }
+        for _ in 0..n.div_ceil(100) {
+            self.call("DescribeContainerInstances")?;
+        }
+        Ok(self.sim.snapshot().instances.into_iter().filter(|i| i.status == status).collect())
+    }
+
+    fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ContainerInstance>, BackendError> {
+        self.call("DescribeContainerInstances")?;
+        if cluster != self.sim.sc.cluster {
+            return Err(BackendError::NotFound {
+                operation: "DescribeContainerInstances".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        Ok(self.sim.snapshot().instances.into_iter().find(|i| i.arn == arn))
+    }
+
+    fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {
+        if cluster != self.sim.sc.cluster {
+            self.call("ListServices")?;
+            return Err(BackendError::NotFound {
+                operation: "ListServices".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        let n = self.sim.svcs.len();
+        for _ in 0..n.div_ceil(100).max(1) {
+            self.call("ListServices")?;
+        }
+        for _ in 0..n.div_ceil(10) {
+            self.call("DescribeServices")?;
+        }
+        Ok(self.sim.snapshot().services)
+    }
+
+    fn metric_statistics(&mut self, q: &MetricQuery, window: Millis) -> Result<Vec<(Millis, f64)>, BackendError> {
+        self.call("GetMetricStatistics")?;
+        Ok(self.sim.metric_statistics(q, window))
     }
 
     fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {

@@ -1,6 +1,7 @@
 //! Runs a scenario with a controller (the policy under test) and produces its report.
 
 use ballast_core::backend::{Backend, BackendError};
+use ballast_core::duration::Millis;
 use ballast_core::event::InstanceStateChange;
 
 use crate::backend::SimBackend;
@@ -10,6 +11,11 @@ use crate::scenario::Scenario;
 
 /// The policy under test, as the simulation drives it.
 pub trait Controller {
+    /// The policy's own schedule, when it has one (a baseline runs at the cadence its tool
+    /// publishes); `None`: the scenario's `controller.every`.
+    fn every(&self) -> Option<Millis> {
+        None
+    }
     /// The scheduled run (EventBridge rate).
     fn on_tick(&mut self, backend: &mut dyn Backend, cluster: &str) -> Result<(), BackendError>;
     /// An "ECS Container Instance State Change" event.
@@ -57,11 +63,10 @@ pub struct Outcome {
 
 /// Simulates `sc` under `ctrl`.
 pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &RunOptions) -> Outcome {
-    let mut sim = Sim::new(sc);
+    let mut sim = Sim::with_period(sc, ctrl.every().unwrap_or(sc.controller.every));
     sim.check = opts.check_invariants;
     let end = sc.duration;
     let cluster = sc.cluster.clone();
-    let mut errors = Vec::new();
     let mut last_progress = 0.0;
     while let Some(trigger) = sim.run_until_trigger(end) {
         if let Some(p) = opts.progress {
@@ -84,14 +89,16 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
         sim.busy = false;
         match result {
             Ok(()) | Err(BackendError::Crashed) => {}
-            Err(e) => errors.push(format!("{}: {e}", sim.now)),
+            Err(e) => sim.acct.errors.push(format!("at {:.1}s: {e}", sim.now.as_secs_f64())),
         }
         if sim.now >= end {
             break;
         }
     }
     sim.advance_to(end);
+    sim.final_samples();
     let report = sim.report(policy);
+    let errors = sim.acct.errors.clone();
     Outcome { report, timeline: sim.acct.timeline.clone(), mutations: sim.mutations, sim, errors }
 }
 

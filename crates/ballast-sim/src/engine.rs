@@ -109,6 +109,8 @@ pub(crate) enum Ev {
     OutageEnd(usize),
     TaskHealthy(usize),
     TaskGone(usize),
+    Retry(usize),
+    MetricSample,
     SchedPass,
     Tick,
 }
@@ -151,13 +153,29 @@ pub struct Sim {
     pub mutations: u64,
     /// Check the invariants after every batch (tests).
     pub check: bool,
+    /// CPU and memory reserved by live tasks (pending and running) over the whole cluster.
+    pub reserved: Resources,
+    /// The `AWS/ECS` metrics sampled once a minute (index = minute).
+    pub ecs_samples: Vec<Option<crate::cloudwatch::EcsSample>>,
+    pub(crate) sample_due: bool,
+    /// ECS's and CloudWatch's server-side throttling, shared by every caller of the account.
+    pub server_buckets: ballast_core::throttle::ServerBuckets,
+    /// The scheduled run's period (the scenario's `controller.every`, or the policy's own).
+    pub tick_every: Millis,
     /// Invariant violations found (first few).
     pub violations: Vec<String>,
 }
 
 impl Sim {
-    /// A cluster as the scenario starts: initial instances registered and tasks running.
+    /// A cluster as the scenario starts: initial instances registered and tasks running; the
+    /// controller is woken every `controller.every`.
     pub fn new(sc: &Scenario) -> Sim {
+        Sim::with_period(sc, sc.controller.every)
+    }
+
+    /// As [`Sim::new`], with the scheduled run every `every` (a policy with a cadence of its
+    /// own, such as a baseline's published schedule).
+    pub fn with_period(sc: &Scenario, every: Millis) -> Sim {
         let mut rng = Rng::new(sc.seed);
         let fault_rng = rng.fork(0xFA17);
         let mut sim = Sim {
@@ -194,6 +212,11 @@ impl Sim {
             faults: None,
             mutations: 0,
             check: false,
+            tick_every: every,
+            server_buckets: Default::default(),
+            ecs_samples: vec![],
+            reserved: Resources { cpu: 0, memory: 0 },
+            sample_due: false,
             violations: vec![],
         };
         sim.init_services();
@@ -209,8 +232,9 @@ impl Sim {
         for (i, e) in sc.events.iter().enumerate() {
             sim.push(e.at, Ev::Scenario(i));
         }
-        sim.push(sc.controller.every, Ev::Tick);
+        sim.push(every, Ev::Tick);
         sim.push(Millis::secs(60), Ev::SchedPass);
+        sim.push(Millis(0), Ev::MetricSample);
         sim.account_start();
         sim
     }
@@ -264,6 +288,9 @@ impl Sim {
             self.handle(ev);
         }
         self.reconcile();
+        if std::mem::take(&mut self.sample_due) {
+            self.take_ecs_sample();
+        }
         self.flush_node_events();
         self.account_batch();
         if self.check
@@ -286,6 +313,13 @@ impl Sim {
             Ev::OutageEnd(g) => self.fill_group(g),
             Ev::TaskHealthy(t) => self.task_healthy(t),
             Ev::TaskGone(t) => self.task_gone(t),
+            Ev::Retry(s) => {
+                self.dirty.insert(s);
+            }
+            Ev::MetricSample => {
+                self.sample_due = true;
+                self.push(self.now + crate::cloudwatch::SAMPLE_EVERY, Ev::MetricSample);
+            }
             Ev::SchedPass => {
                 self.dirty.extend(0..self.svcs.len());
                 self.push(self.now + Millis::secs(60), Ev::SchedPass);
@@ -296,7 +330,7 @@ impl Sim {
                 } else {
                     self.acct.skipped_runs += 1;
                 }
-                self.push(self.now + self.sc.controller.every, Ev::Tick);
+                self.push(self.now + self.tick_every, Ev::Tick);
             }
         }
     }
@@ -313,7 +347,10 @@ impl Sim {
                 s.desired = desired;
                 s.scenario_desired = desired;
                 s.desired_by_policy = false;
-                self.dirty.insert(service);
+                self.service_updated(service);
+                // The denominator changed: what the policy still costs is re-accounted.
+                self.settle_missing(service);
+                self.note_availability(service);
             }
             EventKind::InterruptSpot { group, fraction } => {
                 let live: Vec<usize> =

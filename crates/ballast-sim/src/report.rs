@@ -21,7 +21,8 @@ pub struct Sample {
     pub per_instance: Vec<(String, u32)>,
     /// Task-count COV, percent.
     pub cov_count: f64,
-    /// Availability the policy left, percent (minimum over services at that moment).
+    /// Availability the policy left, percent: the minimum over replica services and over every
+    /// state change since the previous sample (so the chart and the table agree).
     pub availability: f64,
     /// Instances registered (ACTIVE or DRAINING).
     pub instances: u32,
@@ -32,12 +33,17 @@ pub struct Sample {
 /// Running totals.
 #[derive(Debug, Clone)]
 pub struct Accounting {
-    /// Service tasks stopped because of the policy.
+    /// Replica service tasks stopped because of the policy.
     pub tasks_restarted: u64,
+    /// Daemon tasks stopped because of the policy (with the instances it drained or retired);
+    /// never restarts: a daemon task is not replaced elsewhere.
+    pub daemon_tasks_stopped: u64,
     /// Tasks the policy killed other than by a budgeted stop.
     pub tasks_lost: u64,
     /// Scheduled runs skipped because a run was in progress.
     pub skipped_runs: u64,
+    /// Run errors of the controller (`at: error`).
+    pub errors: Vec<String>,
     /// Controller invocations.
     pub runs: u64,
     /// Crash points hit.
@@ -46,16 +52,24 @@ pub struct Accounting {
     pub api: BTreeMap<String, u64>,
     /// Lower bound: the largest over the states where a run of the policy first acted.
     pub min_moves: Option<u32>,
-    /// Minimum availability, percent.
+    /// Minimum availability, percent, over every state change.
     pub min_availability: f64,
+    /// Minimum availability since the last timeline sample.
+    window_availability: f64,
+    /// With `Some`, the availability after every state change (property tests).
+    pub trace: Option<Vec<(Millis, f64)>>,
     /// Σ unplaced tasks × seconds.
     pub unplaced_task_seconds: f64,
     /// Σ instances × seconds.
     pub instance_seconds: f64,
     /// Σ price × hours.
     pub cost: f64,
-    /// Σ (instances the demand needs at least) × seconds; see [`Sim::capacity_bound`].
+    /// Σ (the fewest instances that can hold what runs) × seconds; see [`Sim::capacity_floor`].
     pub bound_instance_seconds: f64,
+    /// Σ (the least $ per hour that can hold what runs) × hours.
+    pub bound_cost: f64,
+    /// Σ (first-fit-decreasing instances for the demand set) × seconds; see [`Sim::capacity_ffd`].
+    pub ffd_instance_seconds: f64,
     /// The bound's last computation: (its key, instances).
     bound_cache: Option<(Vec<u32>, u32)>,
     /// (time, COV of the configured measure).
@@ -73,15 +87,21 @@ impl Default for Accounting {
     fn default() -> Self {
         Accounting {
             tasks_restarted: 0,
+            daemon_tasks_stopped: 0,
             tasks_lost: 0,
             skipped_runs: 0,
+            errors: vec![],
             runs: 0,
             crashes: 0,
             api: BTreeMap::new(),
             min_moves: None,
             min_availability: 100.0,
+            window_availability: 100.0,
+            trace: None,
             unplaced_task_seconds: 0.0,
             bound_instance_seconds: 0.0,
+            bound_cost: 0.0,
+            ffd_instance_seconds: 0.0,
             bound_cache: None,
             instance_seconds: 0.0,
             cost: 0.0,
@@ -104,7 +124,7 @@ pub struct ApiCalls {
     pub by_operation: BTreeMap<String, u64>,
 }
 
-/// The capacity lower bound: per-moment bin-packing of the demand ([`Sim::capacity_bound`]).
+/// Capacity over the run: a true lower bound, or an estimate (docs/simulator.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct CapacityBound {
     /// Instance hours.
@@ -122,8 +142,10 @@ pub struct Report {
     pub policy: String,
     /// Seed.
     pub seed: u64,
-    /// Service tasks stopped because of the policy.
+    /// Replica service tasks stopped because of the policy (daemon tasks are not restarts).
     pub tasks_restarted: u64,
+    /// Daemon tasks stopped because of the policy (with instances it drained or retired).
+    pub daemon_tasks_stopped: u64,
     /// Lower bound on restarts from the states where the policy acted (0 if it never did).
     pub min_moves: u32,
     /// COV at the end over ACTIVE instances.
@@ -138,8 +160,12 @@ pub struct Report {
     pub instance_hours: f64,
     /// $.
     pub cost: f64,
-    /// The capacity the demand this policy set needs at least, over the run.
+    /// The capacity what this policy ran needs at least, over the run: a true lower bound
+    /// ([`Sim::capacity_floor`]; no policy's `instance_hours` or `cost` is ever below it).
     pub capacity_bound: CapacityBound,
+    /// First-fit-decreasing instances for the demand this policy set (an estimate of what it
+    /// needs, not a bound; [`Sim::capacity_ffd`]).
+    pub capacity_ffd: CapacityBound,
     /// API calls.
     pub api_calls: ApiCalls,
     /// Instances the policy left DRAINING.
@@ -150,6 +176,8 @@ pub struct Report {
     pub runs: u64,
     /// Scheduled runs skipped because one was in progress.
     pub skipped_runs: u64,
+    /// The run errors the policy's controller met (`at: error`), empty when none.
+    pub errors: Vec<String>,
 }
 
 impl Sim {
@@ -170,57 +198,95 @@ impl Sim {
         }
         let unplaced: u32 = self.svcs.iter().map(|s| s.unplaced).sum();
         self.acct.unplaced_task_seconds += unplaced as f64 * dt;
-        let bound = self.capacity_bound();
-        self.acct.bound_instance_seconds += bound as f64 * dt;
+        let (n, dollars) = self.capacity_floor();
+        self.acct.bound_instance_seconds += n as f64 * dt;
+        self.acct.bound_cost += dollars * dt / 3600.0;
+        let ffd = self.capacity_ffd();
+        self.acct.ffd_instance_seconds += ffd as f64 * dt;
         for i in self.insts.iter().filter(|i| i.state != InstState::Gone) {
             self.acct.instance_seconds += dt;
             self.acct.cost += i.price * dt / 3600.0;
         }
     }
 
-    pub(crate) fn account_batch(&mut self) {
-        let mut worst: f64 = 100.0;
-        for s in 0..self.svcs.len() {
-            if self.svcs[s].daemon || self.svcs[s].policy_missing == 0 {
-                continue;
-            }
-            let healthy = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
-            let sd = self.svcs[s].scenario_desired;
-            if healthy >= sd {
-                self.svcs[s].policy_missing = 0;
-                continue;
-            }
-            if sd > 0 {
-                let a = 100.0 * (1.0 - self.svcs[s].policy_missing.min(sd) as f64 / sd as f64);
-                worst = worst.min(a);
+    /// Service `s`'s availability now (SPEC.md): 100 × (1 − tasks missing because of the
+    /// policy ÷ the desired count the scenario gave it); 100 for daemons and services the
+    /// policy costs nothing.
+    pub fn service_availability(&self, s: usize) -> f64 {
+        let svc = &self.svcs[s];
+        let sd = svc.scenario_desired;
+        if svc.daemon || svc.policy_missing == 0 || sd == 0 {
+            return 100.0;
+        }
+        100.0 * (1.0 - svc.policy_missing.min(sd) as f64 / sd as f64)
+    }
+
+    /// The minimum availability over replica services now.
+    pub fn availability_now(&self) -> f64 {
+        (0..self.svcs.len()).map(|s| self.service_availability(s)).fold(100.0, f64::min)
+    }
+
+    /// Accounts service `s`'s availability after a change to what it misses or to its
+    /// denominator. Availability only falls when a task the policy caused to stop stops
+    /// running, or when the scenario lowers the desired count while tasks are missing, and both
+    /// call this: the minimum over every state change is exact, however soon a replacement is
+    /// healthy.
+    pub(crate) fn note_availability(&mut self, s: usize) {
+        let a = self.service_availability(s);
+        self.acct.min_availability = self.acct.min_availability.min(a);
+        self.acct.window_availability = self.acct.window_availability.min(a);
+        self.trace_change();
+    }
+
+    /// With tracing on, records the availability recomputed over every service (called after
+    /// every state change; the property tests compare its minimum with the report's).
+    pub(crate) fn trace_change(&mut self) {
+        if self.acct.trace.is_some() {
+            let (t, a) = (self.now, self.availability_now());
+            if let Some(tr) = self.acct.trace.as_mut() {
+                tr.push((t, a));
             }
         }
-        self.acct.min_availability = self.acct.min_availability.min(worst);
+    }
+
+    pub(crate) fn account_batch(&mut self) {
+        self.trace_change();
         if self.acct.last_sample.is_none_or(|l| self.now >= l + Millis::secs(10)) {
             self.acct.last_sample = Some(self.now);
             let c = self.cov_of(self.acct.measure);
             self.acct.cov_samples.push((self.now, c));
         }
         if self.acct.last_timeline.is_none_or(|l| self.now >= l + Millis::secs(60)) {
-            self.acct.last_timeline = Some(self.now);
-            let per_instance: Vec<(String, u32)> = (0..self.insts.len())
-                .filter(|&n| self.insts[n].state == InstState::Active)
-                .map(|n| (self.insts[n].ec2_id.clone(), self.movable_count(n)))
-                .collect();
-            let sample = Sample {
-                t: self.now.as_secs_f64(),
-                per_instance,
-                cov_count: self.cov_of(Measure::Count),
-                availability: worst,
-                instances: self
-                    .insts
-                    .iter()
-                    .filter(|i| matches!(i.state, InstState::Active | InstState::Draining))
-                    .count() as u32,
-                unplaced: self.svcs.iter().map(|s| s.unplaced).sum(),
-            };
-            self.acct.timeline.push(sample);
+            self.sample_timeline();
         }
+    }
+
+    /// The last samples, at the end of the run (the COV series and the timeline).
+    pub(crate) fn final_samples(&mut self) {
+        let c = self.cov_of(self.acct.measure);
+        self.acct.cov_samples.push((self.now, c));
+        self.sample_timeline();
+    }
+
+    /// Adds a timeline sample now; its availability is the minimum since the previous one.
+    pub(crate) fn sample_timeline(&mut self) {
+        self.acct.last_timeline = Some(self.now);
+        let per_instance: Vec<(String, u32)> = (0..self.insts.len())
+            .filter(|&n| self.insts[n].state == InstState::Active)
+            .map(|n| (self.insts[n].ec2_id.clone(), self.movable_count(n)))
+            .collect();
+        let now = self.availability_now();
+        let sample = Sample {
+            t: self.now.as_secs_f64(),
+            per_instance,
+            cov_count: self.cov_of(Measure::Count),
+            availability: round2(self.acct.window_availability.min(now)),
+            instances: self.insts.iter().filter(|i| matches!(i.state, InstState::Active | InstState::Draining)).count()
+                as u32,
+            unplaced: self.svcs.iter().map(|s| s.unplaced).sum(),
+        };
+        self.acct.window_availability = now;
+        self.acct.timeline.push(sample);
     }
 
     fn movable_count(&self, n: usize) -> u32 {
@@ -274,12 +340,38 @@ impl Sim {
         Some((t.cpu, t.memory, t.price))
     }
 
-    /// The fewest instances of the bound's shape that hold the demand now: every replica
-    /// service's desired count (as the policy has set it) and the live standalone tasks, packed
-    /// first-fit decreasing by CPU and memory alone, each instance also holding one task of
-    /// every daemon. Placement constraints, ports, AZ spread and boot time are ignored, so no
-    /// policy can do with fewer (docs/simulator.md, "Capacity lower bound").
-    pub fn capacity_bound(&mut self) -> u32 {
+    /// A true lower bound on the capacity in use now: every live task (pending or running,
+    /// daemons and standalone tasks included) sits on a registered instance, and no instance
+    /// registers more than the largest CPU (or memory) of any type the groups launch, so at
+    /// least ⌈reserved ÷ largest⌉ instances are up, for CPU and for memory; likewise no
+    /// instance costs less per CPU unit (or MiB) than the cheapest type a group launches, at its
+    /// Spot price in a Spot group. Returns (instances, $ per hour). Instances that boot, drain
+    /// or sit idle only add to what a policy uses, so no policy is ever below it
+    /// (docs/simulator.md, "Capacity bounds"; property-tested over every policy).
+    pub fn capacity_floor(&self) -> (u32, f64) {
+        let (mut max_cpu, mut max_mem, mut per_cpu, mut per_mem) = (0i64, 0i64, f64::INFINITY, f64::INFINITY);
+        for g in &self.sc.groups {
+            for t in g.instance_types.iter().filter_map(|n| self.sc.catalogue.get(n)) {
+                let price = if g.capacity == Capacity::Spot { t.spot_price } else { t.price };
+                max_cpu = max_cpu.max(t.cpu);
+                max_mem = max_mem.max(t.memory);
+                per_cpu = per_cpu.min(price / t.cpu.max(1) as f64);
+                per_mem = per_mem.min(price / t.memory.max(1) as f64);
+            }
+        }
+        let (c, m) = (self.reserved.cpu.max(0), self.reserved.memory.max(0));
+        let need = |r: i64, cap: i64| if cap <= 0 { 0 } else { (r as u64).div_ceil(cap as u64) as u32 };
+        let n = need(c, max_cpu).max(need(m, max_mem));
+        let dollars = if per_cpu.is_finite() { (c as f64 * per_cpu).max(m as f64 * per_mem) } else { 0.0 };
+        (n, dollars)
+    }
+
+    /// An estimate of the instances the demand the policy set needs now (not a bound): every
+    /// replica service's desired count and the live standalone tasks, packed first-fit
+    /// decreasing by CPU and memory into instances of the first on-demand group's first type,
+    /// each also holding one task of every daemon. Constraints, ports, spread and boot time
+    /// are ignored; a policy that leaves tasks unplaced, or packs better, uses less.
+    pub fn capacity_ffd(&mut self) -> u32 {
         let Some((cpu, mem, _)) = self.bound_shape() else { return 0 };
         let standalone = self
             .tasks
@@ -342,6 +434,7 @@ impl Sim {
             policy: policy.to_string(),
             seed: self.sc.seed,
             tasks_restarted: self.acct.tasks_restarted,
+            daemon_tasks_stopped: self.acct.daemon_tasks_stopped,
             min_moves: self.acct.min_moves.unwrap_or(0),
             final_cov_percent: CovTriple {
                 count: round2(self.cov_of(Measure::Count)),
@@ -352,11 +445,16 @@ impl Sim {
             min_availability_percent: round2(self.acct.min_availability),
             unplaced_task_seconds: round2(self.acct.unplaced_task_seconds),
             instance_hours: round2(self.acct.instance_seconds / 3600.0),
+            // Rounded down, so that a rounded figure never shows a policy below its bound.
             capacity_bound: CapacityBound {
-                instance_hours: round2(self.acct.bound_instance_seconds / 3600.0),
-                cost: self.bound_shape().map_or(0.0, |(_, _, p)| {
-                    (self.acct.bound_instance_seconds / 3600.0 * p * 10000.0).round() / 10000.0
-                }),
+                instance_hours: (self.acct.bound_instance_seconds / 36.0).floor() / 100.0,
+                cost: (self.acct.bound_cost * 10000.0).floor() / 10000.0,
+            },
+            capacity_ffd: CapacityBound {
+                instance_hours: round2(self.acct.ffd_instance_seconds / 3600.0),
+                cost: self
+                    .bound_shape()
+                    .map_or(0.0, |(_, _, p)| (self.acct.ffd_instance_seconds / 3600.0 * p * 10000.0).round() / 10000.0),
             },
             cost: (self.acct.cost * 10000.0).round() / 10000.0,
             api_calls: ApiCalls { total: self.acct.api.values().sum(), by_operation: self.acct.api.clone() },
@@ -364,6 +462,7 @@ impl Sim {
             tasks_lost: self.acct.tasks_lost,
             runs: self.acct.runs,
             skipped_runs: self.acct.skipped_runs,
+            errors: self.acct.errors.clone(),
         }
     }
 }

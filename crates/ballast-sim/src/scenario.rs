@@ -65,6 +65,36 @@ struct RawScenario {
     #[serde(default)]
     metrics: Vec<RawMetric>,
     controller: Option<RawController>,
+    api: Option<RawApi>,
+    scheduler: Option<RawScheduler>,
+    cloudwatch: Option<RawCloudWatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    latency: Option<S<String>>,
+    throttling: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScheduler {
+    placement_retry: Option<RawBackoff>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    first: S<String>,
+    max: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudWatch {
+    delay: Option<S<String>>,
+    missing: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -378,6 +408,41 @@ pub struct ControllerSpec {
     pub config: RawClusterConfig,
 }
 
+/// How the simulated AWS APIs, the ECS scheduler and CloudWatch behave in time. Every knob
+/// defaults to ECS's published or observed behaviour (docs/simulator.md, "Timing"); a scenario
+/// may turn each off to isolate an effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// Every API call attempt takes this long (`api.latency`, default 50 ms).
+    pub api_latency: Millis,
+    /// Server-side token buckets per ECS throttle category at the published burst and refill
+    /// rates (ecs-behaviour.md §7.1) and CloudWatch's GetMetricData quota (`api.throttling`,
+    /// default on): a call finding its bucket empty is refused with ThrottlingException.
+    pub throttling: bool,
+    /// A service task that cannot be placed is retried after `first`, doubling after each
+    /// failed attempt up to `max` (`scheduler.placement_retry`, default 10 s and 15 m); a
+    /// `first` of 0 retries at every scheduler pass.
+    pub placement_retry: (Millis, Millis),
+    /// A CloudWatch sample (one a minute) becomes visible this long after it is taken
+    /// (`cloudwatch.delay`, default 60 s).
+    pub metric_delay: Millis,
+    /// The probability that a CloudWatch sample never arrives (`cloudwatch.missing`, default
+    /// 0.01).
+    pub metric_missing: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            api_latency: Millis(50),
+            throttling: true,
+            placement_retry: (Millis::secs(10), Millis::mins(15)),
+            metric_delay: Millis::secs(60),
+            metric_missing: 0.01,
+        }
+    }
+}
+
 /// A validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -405,6 +470,8 @@ pub struct Scenario {
     pub metrics: Vec<MetricSeries>,
     /// Controller.
     pub controller: ControllerSpec,
+    /// How the simulated APIs, scheduler and CloudWatch behave in time.
+    pub timing: Timing,
 }
 
 struct Ctx<'a> {
@@ -598,6 +665,7 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
         None => (Millis::mins(5), true, RawClusterConfig::default()),
     };
     let cluster = raw.cluster.map(|c| c.value).unwrap_or_else(|| name.clone());
+    let timing = validate_timing(raw.api.as_ref(), raw.scheduler.as_ref(), raw.cloudwatch.as_ref(), cx)?;
     Ok(Scenario {
         name,
         cluster,
@@ -611,7 +679,49 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
         events,
         metrics,
         controller: ControllerSpec { every, on_instance_events: on_events, config },
+        timing,
     })
+}
+
+fn validate_timing(
+    api: Option<&RawApi>,
+    scheduler: Option<&RawScheduler>,
+    cloudwatch: Option<&RawCloudWatch>,
+    cx: &Ctx,
+) -> Result<Timing, ScenarioError> {
+    let mut t = Timing::default();
+    if let Some(a) = api {
+        if let Some(l) = &a.latency {
+            t.api_latency = cx.dur(l, "api.latency")?;
+            if t.api_latency > Millis::secs(30) {
+                return Err(cx.err(l.referenced, "api.latency", "at most 30s (the SDK's attempt timeout)"));
+            }
+        }
+        t.throttling = a.throttling.unwrap_or(t.throttling);
+    }
+    if let Some(b) = scheduler.and_then(|s| s.placement_retry.as_ref()) {
+        let first = cx.dur(&b.first, "scheduler.placement_retry.first")?;
+        let max = cx.dur(&b.max, "scheduler.placement_retry.max")?;
+        if max < first {
+            return Err(cx.err(b.max.referenced, "scheduler.placement_retry.max", "must be at least `first`"));
+        }
+        t.placement_retry = (first, max);
+    }
+    if let Some(c) = cloudwatch {
+        if let Some(d) = &c.delay {
+            t.metric_delay = cx.dur(d, "cloudwatch.delay")?;
+            if t.metric_delay > Millis::mins(15) {
+                return Err(cx.err(d.referenced, "cloudwatch.delay", "at most 15m"));
+            }
+        }
+        if let Some(m) = c.missing {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(cx.err(Location::UNKNOWN, "cloudwatch.missing", "a probability between 0 and 1"));
+            }
+            t.metric_missing = m;
+        }
+    }
+    Ok(t)
 }
 
 fn validate_group(

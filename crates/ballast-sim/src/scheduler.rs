@@ -82,6 +82,10 @@ pub struct Svc {
     pub unplaced: u32,
     /// Healthy tasks missing because of the policy.
     pub policy_missing: u32,
+    /// Placement attempts in a row that left tasks unplaced (the scheduler's back-off).
+    pub place_failures: u32,
+    /// No placement is attempted before then (the back-off after a failed attempt).
+    pub retry_at: Millis,
 }
 
 impl Sim {
@@ -120,6 +124,8 @@ impl Sim {
                 tags: BTreeMap::new(),
                 unplaced: 0,
                 policy_missing: 0,
+                place_failures: 0,
+                retry_at: Millis(0),
             });
             self.svc_live.push(vec![]);
         }
@@ -182,6 +188,14 @@ impl Sim {
         }
     }
 
+    /// The service was updated (desired count or a new deployment): the scheduler evaluates
+    /// it at once, whatever back-off an earlier failed placement started.
+    pub(crate) fn service_updated(&mut self, s: usize) {
+        self.svcs[s].place_failures = 0;
+        self.svcs[s].retry_at = Millis(0);
+        self.dirty.insert(s);
+    }
+
     /// Places a new task on node `n` (PENDING; healthy after the service's start time).
     pub(crate) fn start_task(&mut self, service: Option<usize>, standalone: Option<usize>, n: usize) -> usize {
         let id = self.tasks.len();
@@ -190,6 +204,8 @@ impl Sim {
             None => self.standalone_specs[standalone.expect("standalone")].clone(),
         };
         self.cs.place(n, &spec);
+        self.reserved.cpu += spec.cpu;
+        self.reserved.memory += spec.memory;
         self.tasks.push(SimTask {
             arn: format!(
                 "arn:aws:ecs:us-east-1:123456789012:task/{}/{}",
@@ -226,6 +242,7 @@ impl Sim {
             svc.policy_missing = svc.policy_missing.saturating_sub(1);
             self.dirty.insert(s);
             self.settle_missing(s);
+            self.trace_change();
         }
         self.node_events.insert(self.tasks[t].node);
     }
@@ -239,6 +256,8 @@ impl Sim {
         let spec = self.spec_of(t);
         let n = self.tasks[t].node;
         self.cs.remove(n, &spec);
+        self.reserved.cpu -= spec.cpu;
+        self.reserved.memory -= spec.memory;
         self.tasks[t].state = TState::Stopping;
         self.account_stop(t, state, cause);
         let stop = self.tasks[t].service.map_or(Millis::secs(30), |s| self.svcs[s].stop);
@@ -255,9 +274,13 @@ impl Sim {
         if state != TState::Stopping {
             let spec = self.spec_of(t);
             self.cs.remove(self.tasks[t].node, &spec);
+            self.reserved.cpu -= spec.cpu;
+            self.reserved.memory -= spec.memory;
             self.tasks[t].state = TState::Stopping;
             self.account_stop(t, state, cause);
-            if cause == Cause::Policy {
+            // A service task killed with its instance is lost (a standalone one was counted by
+            // account_stop already).
+            if cause == Cause::Policy && self.tasks[t].service.is_some() {
                 self.acct.tasks_lost += 1;
             }
         }
@@ -269,6 +292,13 @@ impl Sim {
         // Freed resources may let a waiting daemon task in.
         self.dirty.extend((0..self.svcs.len()).filter(|&s| self.svcs[s].daemon));
         match self.tasks[t].service {
+            Some(s) if self.svcs[s].daemon => {
+                // A daemon task is not replaced elsewhere: never a restart (reported apart).
+                if cause == Cause::Policy {
+                    self.acct.daemon_tasks_stopped += 1;
+                }
+                self.dirty.insert(s);
+            }
             Some(s) => {
                 self.dirty.insert(s);
                 if cause == Cause::Policy {
@@ -278,6 +308,7 @@ impl Sim {
                     }
                 }
                 self.settle_missing(s);
+                self.note_availability(s);
             }
             None => {
                 if cause == Cause::Policy {
@@ -382,15 +413,30 @@ impl Sim {
         let want = desired.saturating_sub(news);
         let can = want.min(cap.saturating_sub(in_flight));
         let mut placed = 0;
-        for _ in 0..can {
-            let spec = self.svcs[s].spec.clone();
-            match self.cs.choose(&spec, &mut self.rng) {
-                Some(n) => {
-                    let t = self.start_task(Some(s), None, n);
-                    pending.push(t);
-                    placed += 1;
+        // The scheduler backs off after a pass that could not place everything (docs/simulator.md).
+        let (first, max) = self.sc.timing.placement_retry;
+        let attempt = can > 0 && (first == Millis(0) || self.now >= self.svcs[s].retry_at);
+        if attempt {
+            for _ in 0..can {
+                let spec = self.svcs[s].spec.clone();
+                match self.cs.choose(&spec, &mut self.rng) {
+                    Some(n) => {
+                        let t = self.start_task(Some(s), None, n);
+                        pending.push(t);
+                        placed += 1;
+                    }
+                    None => break,
                 }
-                None => break,
+            }
+            if placed < can && first > Millis(0) {
+                let svc = &mut self.svcs[s];
+                let delay = Millis(first.0.saturating_mul(1u64 << svc.place_failures.min(30))).min(max);
+                svc.place_failures += 1;
+                svc.retry_at = self.now + delay;
+                let at = svc.retry_at;
+                self.push(at, Ev::Retry(s));
+            } else if placed == can {
+                self.svcs[s].place_failures = 0;
             }
         }
         self.svcs[s].unplaced = (can - placed) as u32;

@@ -8,10 +8,12 @@
 //! - [`runner`]: one cluster's run, shared by the CLI and the Lambda handler.
 //! - [`lambda`]: the Lambda function: events, configuration from the environment, metrics.
 //! - [`lease`]: the run lease that keeps two runs on one cluster from both acting.
-//! - [`policies`]: ballast and the prior art's algorithms as simulator controllers.
+//! - [`policies`]: ballast and the baselines as simulator controllers; [`baselines`]: the prior
+//!   art's tools as published.
 //! - [`config_file`] reads `ballast.yaml`.
 //! - [`render`], [`html`]: tables, bars and the HTML report.
 
+pub mod baselines;
 pub mod cli;
 pub mod commands;
 pub mod config_file;
@@ -25,4 +27,3 @@ pub mod logging;
 pub mod policies;
 pub mod render;
 pub mod runner;
-pub mod scaling_baselines;

@@ -110,7 +110,7 @@ pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
 /// The side-by-side comparison table.
 pub fn report_table(rs: &[Report]) -> String {
     let mut out = format!(
-        "{:<18} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5}\n",
+        "{:<18} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5} {:>6}\n",
         "policy",
         "restarts",
         "min_moves",
@@ -121,12 +121,13 @@ pub fn report_table(rs: &[Report]) -> String {
         "cost $",
         "API",
         "draining",
-        "lost"
+        "lost",
+        "errors"
     );
     for r in rs {
         let bal = r.time_to_balanced_s.map_or("never".to_string(), |s| format!("{s:.0}s"));
         out.push_str(&format!(
-            "{:<18} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5}\n",
+            "{:<18} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5} {:>6}\n",
             r.policy,
             r.tasks_restarted,
             r.min_moves,
@@ -137,7 +138,8 @@ pub fn report_table(rs: &[Report]) -> String {
             r.cost,
             r.api_calls.total,
             r.left_draining,
-            r.tasks_lost
+            r.tasks_lost,
+            r.errors.len()
         ));
     }
     out

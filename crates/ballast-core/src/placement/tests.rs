@@ -150,3 +150,91 @@ fn binpack_scale_in_stops_where_most_remains() {
     assert_eq!(ties.len(), 1);
     assert_eq!(st.nodes[tasks[ties[0]].0].ec2_id, "i-roomy");
 }
+
+// Golden cases from the examples AWS documents, each citing its source (quoted in
+// reference/ecs-behaviour.md §1). The cases above follow the same pages: the default service
+// strategy (ecs_service-options), binpack on memory (API_PlacementStrategy), the failure
+// reasons (api_failures_messages), the memberOf example `attribute:ecs.instance-type =~ g2.*
+// and attribute:ecs.availability-zone != us-east-1d` (Cluster query language), the "AZ
+// Balanced BinPack" template (Creating a service) and the scale-in rules (ecs_service-options).
+
+/// Cluster query language: "`attribute:ecs.availability-zone in [us-east-1a, us-east-1b]`".
+#[test]
+fn golden_member_of_an_az_list() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 2048, 4096)
+        .instance("b", "us-east-1b", 2048, 4096)
+        .instance("c", "us-east-1c", 2048, 4096)
+        .service("s", 256, 512, &["random"], &["memberOf(attribute:ecs.availability-zone in [us-east-1a, us-east-1b])"])
+        .build();
+    let (st, _) = ClusterState::from_snapshot(&snap);
+    assert_eq!(ids(&st, &st.best_ties(&spec(&snap, "s"))), vec!["i-a", "i-b"]);
+}
+
+/// Cluster query language: "`not(task:group == database)`" keeps a task off instances that
+/// run the database group, and "`runningTasksCount == 1`" selects by the running count.
+#[test]
+fn golden_task_group_and_running_count() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 4096, 8192)
+        .instance("b", "us-east-1a", 4096, 8192)
+        .instance("c", "us-east-1a", 4096, 8192)
+        .service("database", 256, 512, &["random"], &[])
+        .service("app", 256, 512, &["random"], &["memberOf(not(task:group == service:database))"])
+        .service("single", 256, 512, &["random"], &["memberOf(runningTasksCount == 1)"])
+        .tasks("database", "a", 1)
+        .tasks("database", "b", 2)
+        .build();
+    let (st, _) = ClusterState::from_snapshot(&snap);
+    assert_eq!(ids(&st, &st.best_ties(&spec(&snap, "app"))), vec!["i-c"]);
+    assert_eq!(ids(&st, &st.best_ties(&spec(&snap, "single"))), vec!["i-a"]);
+}
+
+/// Cluster query language: "`ec2InstanceId in ['i-abcd1234', 'i-wxyx7890']`".
+#[test]
+fn golden_member_of_instance_ids() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("abcd1234", "us-east-1a", 2048, 4096)
+        .instance("wxyx7890", "us-east-1b", 2048, 4096)
+        .instance("other", "us-east-1b", 2048, 4096)
+        .service("s", 256, 512, &[], &["memberOf(ec2InstanceId in ['i-abcd1234', 'i-wxyx7890'])"])
+        .tasks("s", "abcd1234", 1)
+        .build();
+    let (st, _) = ClusterState::from_snapshot(&snap);
+    // The default strategy then prefers the zone without a task of the service.
+    assert_eq!(ids(&st, &st.best_ties(&spec(&snap, "s"))), vec!["i-wxyx7890"]);
+}
+
+/// Draining: DRAINING "prevents new tasks from being scheduled" (container-instance-draining).
+#[test]
+fn golden_draining_instances_take_nothing() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a", "us-east-1a", 2048, 4096)
+        .instance("b", "us-east-1b", 2048, 4096)
+        .draining("b")
+        .service("s", 256, 512, &[], &[])
+        .tasks("s", "a", 3)
+        .build();
+    let (st, _) = ClusterState::from_snapshot(&snap);
+    assert_eq!(ids(&st, &st.best_ties(&spec(&snap, "s"))), vec!["i-a"]);
+}
+
+/// Scale-in with no strategy (ecs_service-options): "Give priority to instances that have the
+/// largest number of running tasks for this service in their respective Availability Zone …
+/// Favoring container instances with the largest number of running tasks for this service."
+#[test]
+fn golden_scale_in_without_a_strategy() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a1", "us-east-1a", 4096, 8000)
+        .instance("a2", "us-east-1a", 4096, 8000)
+        .instance("b1", "us-east-1b", 4096, 8000)
+        .service("web", 256, 512, &[], &[])
+        .tasks("web", "a1", 1)
+        .tasks("web", "a2", 2)
+        .tasks("web", "b1", 2)
+        .build();
+    let (st, idx) = ClusterState::from_snapshot(&snap);
+    let tasks: Vec<(usize, bool)> = snap.tasks.iter().map(|t| (idx[&t.instance_arn], false)).collect();
+    let ties = st.scale_in_ties(&spec(&snap, "web"), &tasks);
+    assert!(!ties.is_empty() && ties.iter().all(|&k| st.nodes[tasks[k].0].ec2_id == "i-a2"), "{ties:?}");
+}

@@ -37,64 +37,124 @@ pub fn score(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> Vec<i64> 
         .collect()
 }
 
-fn lb_of(counts: &[u32]) -> u32 {
-    if counts.is_empty() {
-        return 0;
+/// The water level of a balanced spread of `n` tasks over values with capacities `caps`:
+/// `(level, extra)` such that every value holds `min(cap, level)` tasks and `extra` of the
+/// values with room above the level hold one more (ECS's spread fills the emptiest value
+/// with room first, so every balanced placement has this shape).
+fn water_level(caps: &[u32], n: u32) -> (u32, u32) {
+    let filled = |l: u32| caps.iter().map(|&k| k.min(l) as u64).sum::<u64>();
+    let (mut lo, mut hi) = (0u32, n);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if filled(mid) <= n as u64 { lo = mid } else { hi = mid - 1 }
     }
-    let total: u32 = counts.iter().sum();
-    let n = counts.len() as u32;
-    let (fl, ce) = (total / n, total.div_ceil(n));
-    let excess: u32 = counts.iter().map(|&c| c.saturating_sub(ce)).sum();
-    let deficit: u32 = counts.iter().map(|&c| fl.saturating_sub(c)).sum();
-    excess.max(deficit)
+    (lo, (n as u64 - filled(lo)) as u32)
 }
 
-/// A lower bound on the task restarts needed to bring the group to its spread target on the
-/// eligible instances (ACTIVE, connected, satisfying memberOf; capacity ignored). Each
-/// restart moves one task, so it can remove at most one task of excess above the ceiling
-/// share and fill at most one below the floor share, per level. For `spread(X), spread(instanceId)`
-/// the instance level is bounded within each value of X. The bound is the maximum over the
-/// levels it covers.
+/// The fewest tasks that must leave their value to turn `counts` into a balanced spread over
+/// values with capacities `caps` (each at least its count): every balanced placement gives
+/// value `v` `min(caps[v], level)` tasks, and `extra` values with room above the level one
+/// more; choosing for those the values that hold the most leaves the least excess.
+pub fn excess(counts: &[u32], caps: &[u32]) -> u32 {
+    let n: u32 = counts.iter().sum();
+    if n == 0 {
+        return 0;
+    }
+    let (level, extra) = water_level(caps, n);
+    let base: u32 = counts.iter().zip(caps).map(|(&c, &k)| c.saturating_sub(k.min(level))).sum();
+    let relieved = counts.iter().zip(caps).filter(|(c, k)| **k > level && **c > level).count() as u32;
+    base - relieved.min(extra)
+}
+
+/// How many tasks of `spec` node `i` could hold with every other task on it staying put:
+/// its own tasks plus what its free CPU, memory and ports take (at most one with host ports
+/// or `distinctInstance`).
+pub fn capacity_for(st: &ClusterState, spec: &TaskSpec, i: usize) -> u32 {
+    let n = &st.nodes[i];
+    let own = st.group_count(&spec.group, i);
+    let fit =
+        |free: i64, need: i64| if need <= 0 { u32::MAX } else { (free.max(0) / need).min(u32::MAX as i64) as u32 };
+    let mut more = fit(n.free.cpu, spec.cpu).min(fit(n.free.memory, spec.memory));
+    let single =
+        !spec.host_ports.is_empty() || spec.rules.iter().any(|r| matches!(r, crate::placement::Rule::DistinctInstance));
+    if single {
+        let ports_free = spec.host_ports.iter().all(|p| !n.ports.contains(p));
+        more = if own == 0 && ports_free { more.min(1) } else { 0 };
+    }
+    own.saturating_add(more).min(own.saturating_add(100_000))
+}
+
+/// A lower bound on the task restarts that bring the group's spread to its target, by
+/// definition (docs/rebalance.md, "The lower bound"): the target is a *balanced* placement
+/// of the group's tasks on its eligible instances (ACTIVE, connected, matching memberOf),
+/// each instance holding at most what [`capacity_for`] allows with the other services' tasks
+/// where they are. At the first spread level the counts per value must be a water-filling of
+/// the value capacities (min(capacity, level), some one more), and with `spread(X),
+/// spread(instanceId)` likewise per instance within each value of X. A restart moves one task
+/// off one instance (and so off one value), so it lowers the excess over any one target by at
+/// most one: the bound is the least excess over every balanced target, the larger of the two
+/// levels' (the instance level taken per value at its most favourable total).
 pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> u32 {
     let eligible: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.eligible(i, spec)).collect();
     if eligible.is_empty() {
         return 0;
     }
+    let count = |i: usize| st.group_count(&spec.group, i);
+    let cap = |i: usize| capacity_for(st, spec, i).max(count(i));
     let first = &levels[0];
-    let per_value = |field: &str| -> Vec<(String, u32)> {
-        let mut v: Vec<(String, u32)> = Vec::new();
-        for &i in &eligible {
-            let key = st.spread_value(i, field).to_string();
-            let c = st.group_count(&spec.group, i);
-            match v.iter_mut().find(|(k, _)| *k == key) {
-                Some(e) => e.1 += c,
-                None => v.push((key, c)),
-            }
-        }
-        v
-    };
     if first == "instanceId" {
-        let counts: Vec<u32> = eligible.iter().map(|&i| st.group_count(&spec.group, i)).collect();
-        return lb_of(&counts);
+        let c: Vec<u32> = eligible.iter().map(|&i| count(i)).collect();
+        let k: Vec<u32> = eligible.iter().map(|&i| cap(i)).collect();
+        return excess(&c, &k);
     }
-    let values = per_value(first);
-    let lb0 = lb_of(&values.iter().map(|(_, c)| *c).collect::<Vec<_>>());
-    let lb1 = if levels.get(1).map(String::as_str) == Some("instanceId") {
-        values
-            .iter()
-            .map(|(val, _)| {
-                let counts: Vec<u32> = eligible
-                    .iter()
-                    .filter(|&&i| st.spread_value(i, first) == val)
-                    .map(|&i| st.group_count(&spec.group, i))
-                    .collect();
-                lb_of(&counts)
-            })
-            .sum()
-    } else {
-        0
-    };
+    // Values of the first level: (value, members).
+    let mut values: Vec<(&str, Vec<usize>)> = Vec::new();
+    for &i in &eligible {
+        let v = st.spread_value(i, first);
+        match values.iter_mut().find(|(k, _)| *k == v) {
+            Some(e) => e.1.push(i),
+            None => values.push((v, vec![i])),
+        }
+    }
+    let vc: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| count(i)).sum()).collect();
+    let vk: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| cap(i)).sum()).collect();
+    let lb0 = excess(&vc, &vk);
+    if levels.get(1).map(String::as_str) != Some("instanceId") {
+        return lb0;
+    }
+    // Per value: its final total is min(cap, level) or one more; within it, the instances
+    // must be balanced too. Tasks that arrive from other values only lower a value's excess
+    // if they raise its total, so the most favourable total is taken.
+    let n: u32 = vc.iter().sum();
+    let (level, extra) = water_level(&vk, n);
+    let lb1: u32 = values
+        .iter()
+        .zip(vk.iter())
+        .map(|((_, members), &k)| {
+            let c: Vec<u32> = members.iter().map(|&i| count(i)).collect();
+            let ks: Vec<u32> = members.iter().map(|&i| cap(i)).collect();
+            let base = k.min(level);
+            let mut best = excess_at(&c, &ks, base);
+            if extra > 0 && k > level {
+                best = best.min(excess_at(&c, &ks, base + 1));
+            }
+            best
+        })
+        .sum();
     lb0.max(lb1)
+}
+
+/// The least excess of `counts` over balanced placements of `total` tasks on instances with
+/// capacities `caps`: tasks beyond `total` must leave anyway; below it, arrivals fill the
+/// emptiest instances first, which never relieves a full one.
+fn excess_at(counts: &[u32], caps: &[u32], total: u32) -> u32 {
+    let have: u32 = counts.iter().sum();
+    let (level, extra) = water_level(caps, total.min(caps.iter().sum()));
+    let base: u32 = counts.iter().zip(caps).map(|(&c, &k)| c.saturating_sub(k.min(level))).sum();
+    let relieved = counts.iter().zip(caps).filter(|(c, k)| **k > level && **c > level).count() as u32;
+    let e = base - relieved.min(extra);
+    // Tasks beyond the value's final total leave the value, hence their instances.
+    e.max(have.saturating_sub(total))
 }
 
 /// The configured measure per instance, kept up to date over virtual moves.
@@ -210,11 +270,25 @@ mod tests {
     }
 
     #[test]
-    fn bound_of_counts() {
-        assert_eq!(lb_of(&[6, 0]), 3);
-        assert_eq!(lb_of(&[3, 0, 3, 3]), 2);
-        assert_eq!(lb_of(&[3, 3, 3]), 0);
-        assert_eq!(lb_of(&[2, 0]), 1);
-        assert_eq!(lb_of(&[]), 0);
+    fn excess_over_balanced_targets() {
+        let big = [100, 100, 100, 100];
+        assert_eq!(excess(&[6, 0], &big[..2]), 3);
+        assert_eq!(excess(&[3, 0, 3, 3], &big), 2);
+        assert_eq!(excess(&[3, 3, 3], &big[..3]), 0);
+        assert_eq!(excess(&[2, 0], &big[..2]), 1);
+        assert_eq!(excess(&[], &[]), 0);
+        // [3, 3, 1] → [3, 2, 2]: one move, whichever value keeps the extra task.
+        assert_eq!(excess(&[3, 3, 1], &big[..3]), 1);
+        // A full value cannot take its share: [6, 0] over capacities [6, 2] balances as [4, 2].
+        assert_eq!(excess(&[6, 0], &[6, 2]), 2);
+        // Nothing can move to a value without room.
+        assert_eq!(excess(&[6, 0], &[6, 0]), 0);
+    }
+
+    #[test]
+    fn water_level_fills_the_emptiest_first() {
+        assert_eq!(water_level(&[10, 10, 10], 7), (2, 1));
+        assert_eq!(water_level(&[1, 10, 10], 7), (3, 0));
+        assert_eq!(water_level(&[0, 0], 0), (0, 0));
     }
 }

@@ -153,3 +153,94 @@ fn a_drain_that_only_swaps_load_is_refused_with_a_reason() {
     assert_eq!(p.verdict, Verdict::CannotImprove);
     assert!(p.skipped[0].reason.contains("draining it would move"), "{:?}", p.skipped);
 }
+
+/// The bound is a bound: on small clusters, the exact fewest relocations (each restart moves
+/// one task to any instance with room, the other services staying put) that reach a balanced
+/// spread, found by breadth-first search, is never below `min_moves`. "Balanced" is checked
+/// by its plain definition (no task could move to a value or instance with room that holds
+/// two fewer), not by the bound's formula.
+mod bound_is_a_bound {
+    use std::collections::{BTreeSet, VecDeque};
+
+    use proptest::prelude::*;
+
+    use crate::fixtures::SnapshotBuilder;
+    use crate::planner::min_moves;
+
+    /// Balanced at one level: no value with room holds two fewer than another.
+    fn even(counts: &[u32], caps: &[u32]) -> bool {
+        counts.iter().all(|&a| counts.iter().zip(caps).all(|(&b, &k)| b + 1 >= a || b >= k))
+    }
+
+    fn balanced(counts: &[u32], caps: &[u32], azs: &[usize], two_levels: bool) -> bool {
+        let n_az = azs.iter().max().map_or(0, |m| m + 1);
+        let per = |v: &[u32]| -> Vec<u32> {
+            (0..n_az).map(|a| (0..v.len()).filter(|&i| azs[i] == a).map(|i| v[i]).sum()).collect()
+        };
+        if !two_levels {
+            return even(counts, caps);
+        }
+        if !even(&per(counts), &per(caps)) {
+            return false;
+        }
+        (0..n_az).all(|a| {
+            let idx: Vec<usize> = (0..counts.len()).filter(|&i| azs[i] == a).collect();
+            even(&idx.iter().map(|&i| counts[i]).collect::<Vec<_>>(), &idx.iter().map(|&i| caps[i]).collect::<Vec<_>>())
+        })
+    }
+
+    fn exact(counts: Vec<u32>, caps: &[u32], azs: &[usize], two_levels: bool) -> u32 {
+        let mut seen = BTreeSet::new();
+        let mut q = VecDeque::from([(counts.clone(), 0u32)]);
+        seen.insert(counts);
+        while let Some((c, d)) = q.pop_front() {
+            if balanced(&c, caps, azs, two_levels) {
+                return d;
+            }
+            for i in 0..c.len() {
+                for j in 0..c.len() {
+                    if i != j && c[i] > 0 && c[j] < caps[j] {
+                        let mut n = c.clone();
+                        n[i] -= 1;
+                        n[j] += 1;
+                        if seen.insert(n.clone()) {
+                            q.push_back((n, d + 1));
+                        }
+                    }
+                }
+            }
+        }
+        unreachable!("a balanced spread always exists")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+        #[test]
+        fn no_relocation_sequence_beats_min_moves(
+            caps in proptest::collection::vec(0u32..6, 2..6),
+            fill in proptest::collection::vec(0u32..6, 6),
+            azs in proptest::collection::vec(0usize..2, 6),
+            two_levels in any::<bool>(),
+        ) {
+            let counts: Vec<u32> = caps.iter().zip(&fill).map(|(&k, &f)| f.min(k)).collect();
+            let strategy: &[&str] = if two_levels {
+                &["spread(attribute:ecs.availability-zone)", "spread(instanceId)"]
+            } else {
+                &["spread(instanceId)"]
+            };
+            let mut b = SnapshotBuilder::new("c").service("s", 0, 512, strategy, &[]);
+            for (i, &k) in caps.iter().enumerate() {
+                let az = if azs[i] == 0 { "us-east-1a" } else { "us-east-1b" };
+                b = b.instance(&format!("n{i}"), az, 4096, 512 * k as i64).tasks("s", &format!("n{i}"), counts[i]);
+            }
+            let snap = b.build();
+            let lb = min_moves(&snap);
+            let best = exact(counts.clone(), &caps, &azs[..caps.len()], two_levels);
+            prop_assert!(lb <= best, "bound {lb} above the exact {best}: counts {counts:?} caps {caps:?} azs {:?}", &azs[..caps.len()]);
+            if !two_levels {
+                // One level: every relocation can go straight where the target needs it.
+                prop_assert_eq!(lb, best, "counts {:?} caps {:?}", counts, caps);
+            }
+        }
+    }
+}

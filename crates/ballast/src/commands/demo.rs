@@ -4,6 +4,7 @@
 use ballast_core::planner;
 use ballast_sim::{Scenario, Sim};
 
+use crate::baselines::PolicySpec;
 use crate::error::{AppError, Result};
 use crate::render;
 
@@ -28,7 +29,7 @@ pub fn run() -> Result<()> {
     print!("{}", render::plan_text(&p, &snap));
     let runs: Vec<_> = ["ballast", "none", "drain-cov", "redeploy-on-join"]
         .iter()
-        .map(|n| super::simulate::run_policy(&sc, n, &cfg, None, false))
+        .map(|n| super::simulate::run_policy(&sc, &PolicySpec::parse(n).expect("a plain name"), &cfg, None, false))
         .collect();
     let b = &runs[0];
     println!("\nAfter {} simulated with ballast:", sc.duration);

@@ -5,37 +5,43 @@ use std::io::{IsTerminal, Write};
 use ballast_core::config::ClusterConfig;
 use ballast_sim::{Outcome, RunOptions, Scenario, simulate};
 
+use crate::baselines::PolicySpec;
 use crate::cli::SimulateArgs;
 use crate::error::{AppError, Result};
 use crate::{html, policies, render};
 
-/// Parses `--policy`.
-pub fn policy_list(text: &str) -> Result<Vec<String>> {
-    let list: Vec<String> = text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+/// Parses `--policy`: each entry a policy spec (`NAME[:key=value]*`), checked by building it.
+pub fn policy_list(text: &str, cfg: &ClusterConfig) -> Result<Vec<PolicySpec>> {
+    let list: Vec<&str> = text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if list.is_empty() {
         return Err(AppError::Input("--policy: give at least one policy".into()));
     }
-    for p in &list {
-        if !policies::NAMES.contains(&p.as_str()) {
-            return Err(AppError::Input(format!(
-                "--policy: unknown policy `{p}`; known: {}",
-                policies::NAMES.join(", ")
-            )));
-        }
+    let mut specs = Vec::new();
+    for p in list {
+        let spec = PolicySpec::parse(p).map_err(|e| AppError::Input(format!("--policy: {e}")))?;
+        policies::make(&spec, cfg).map_err(AppError::Input)?;
+        specs.push(spec);
     }
-    Ok(list)
+    Ok(specs)
 }
 
 /// Runs one policy over the scenario (progress on a terminal only).
-pub fn run_policy(sc: &Scenario, name: &str, cfg: &ClusterConfig, crash_after: Option<u64>, quiet: bool) -> Outcome {
-    let mut ctrl = policies::make(name, cfg).expect("checked name");
+pub fn run_policy(
+    sc: &Scenario,
+    spec: &PolicySpec,
+    cfg: &ClusterConfig,
+    crash_after: Option<u64>,
+    quiet: bool,
+) -> Outcome {
+    let mut ctrl = policies::make(spec, cfg).expect("checked by policy_list");
+    let name = spec.text();
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = |f: f64| {
         eprint!("\r{name}: {:>3.0}% of {} simulated", f * 100.0, sc.duration);
         let _ = std::io::stderr().flush();
     };
     let opts = RunOptions { crash_after, progress: if show { Some(&progress) } else { None }, check_invariants: false };
-    let out = simulate(sc, name, ctrl.as_mut(), &opts);
+    let out = simulate(sc, &name, ctrl.as_mut(), &opts);
     if show {
         eprint!("\r{:60}\r", "");
     }
@@ -46,14 +52,14 @@ pub fn run_policy(sc: &Scenario, name: &str, cfg: &ClusterConfig, crash_after: O
 pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
     let sc = super::load_scenario(&a.scenario)?;
     let cfg = super::sim_config(&sc, config)?;
-    let names = policy_list(&a.policy)?;
+    let names = policy_list(&a.policy, &cfg)?;
     if a.crash_matrix {
         return crash_matrix(&sc, &cfg, a.json);
     }
     let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
     if a.timeline {
         for (n, o) in names.iter().zip(&runs) {
-            eprintln!("timeline of {n}:");
+            eprintln!("timeline of {}:", n.text());
             for s in &o.timeline {
                 eprintln!(
                     "  {:>6.0}s instances {:>3} unplaced {:>3} availability {:>5.1}% count COV {:>5.1}%",
@@ -87,6 +93,28 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
             println!("report written to {}", path.display());
         }
     }
+    errors_of(&reports)
+}
+
+/// Prints each policy's run errors (a few each) on stderr; ballast's own make the command
+/// fail (exit 1), a baseline's are its tool's and only reported.
+pub fn errors_of(reports: &[ballast_sim::report::Report]) -> Result<()> {
+    let mut ours = 0;
+    for r in reports.iter().filter(|r| !r.errors.is_empty()) {
+        eprintln!("{}: {} run error(s):", r.policy, r.errors.len());
+        for e in r.errors.iter().take(5) {
+            eprintln!("  {e}");
+        }
+        if r.errors.len() > 5 {
+            eprintln!("  and {} more", r.errors.len() - 5);
+        }
+        if r.policy == "ballast" {
+            ours += r.errors.len();
+        }
+    }
+    if ours > 0 {
+        return Err(AppError::Runtime(format!("ballast's runs met {ours} error(s) (listed above)")));
+    }
     Ok(())
 }
 
@@ -104,7 +132,8 @@ pub struct CrashPoint {
 /// Kills ballast after each of its mutating calls in turn; the next scheduled run must
 /// leave nothing DRAINING, nothing surged, no task lost, no service below its budget.
 pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()> {
-    let base = run_policy(sc, "ballast", cfg, None, true);
+    let ballast = PolicySpec::parse("ballast").expect("a plain name");
+    let base = run_policy(sc, &ballast, cfg, None, true);
     let n = base.mutations;
     let min_budget =
         sc.services.iter().filter(|s| !s.daemon).map(|s| s.min_healthy_percent as f64).fold(100.0, f64::min);
@@ -114,7 +143,7 @@ pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()
         if show {
             eprint!("\rcrash point {k}/{n}");
         }
-        let out = run_policy(sc, "ballast", cfg, Some(k), true);
+        let out = run_policy(sc, &ballast, cfg, Some(k), true);
         let r = &out.report;
         let mut problems = Vec::new();
         if r.left_draining > 0 {

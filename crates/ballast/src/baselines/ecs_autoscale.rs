@@ -1,29 +1,32 @@
-//! The autoscaling baselines the simulator runs beside `ballast` (docs/baselines.md):
-//! `ecs-autoscale` (seed 003 as published) and `capacity-provider` (ECS cluster auto scaling
-//! with managed scaling at target 100% and managed termination protection).
+//! Seed 003 as published (structurely/ecs-autoscale): a Lambda function on a 5-minute
+//! schedule (the seed's CloudWatch rule, "a fixed rate of 5 minutes"). Its algorithm is on
+//! [`EcsAutoscale`]; docs/baselines.md names its deviations.
 
 use std::collections::BTreeMap;
 
 use ballast_core::action::Action;
 use ballast_core::autoscale::AutoscaleConfig;
-use ballast_core::backend::{Backend, BackendError, Lifecycle};
+use ballast_core::backend::{Backend, BackendError};
 use ballast_core::duration::Millis;
 use ballast_core::event::InstanceStateChange;
 use ballast_core::model::{InstanceStatus, Snapshot};
 use ballast_sim::Controller;
 
+use super::{Tunable, duration, unknown};
 use crate::exec::{Exec, ExecError};
-use crate::jobs::autoscale::{self, AutoscaleOutcome, is_member};
+use crate::jobs::autoscale::{self, is_member};
 use crate::policies::RUN_BUDGET;
 
-fn backend_err(e: ExecError) -> BackendError {
+/// An executor error as the backend error a controller returns.
+pub(crate) fn backend_err(e: ExecError) -> BackendError {
     match e {
         ExecError::Backend(e) => e,
         other => BackendError::Invalid { operation: "baseline".into(), message: other.to_string() },
     }
 }
 
-fn live_on(snap: &Snapshot, arn: &str, non_daemon_only: bool) -> usize {
+/// Live tasks on an instance (`non_daemon_only`: daemon tasks left out).
+pub(crate) fn live_on(snap: &Snapshot, arn: &str, non_daemon_only: bool) -> usize {
     snap.tasks
         .iter()
         .filter(|t| t.is_live() && t.instance_arn == arn && !(non_daemon_only && snap.is_daemon_task(t)))
@@ -45,6 +48,25 @@ fn live_on(snap: &Snapshot, arn: &str, non_daemon_only: bool) -> usize {
 pub struct EcsAutoscale {
     /// The cluster's autoscale definition (nothing happens without one).
     pub cfg: Option<AutoscaleConfig>,
+    /// The schedule (5 minutes).
+    pub every: Millis,
+}
+
+impl EcsAutoscale {
+    /// Over a cluster's autoscale definition, at the published schedule.
+    pub fn new(cfg: Option<AutoscaleConfig>) -> Self {
+        EcsAutoscale { cfg, every: Millis::mins(5) }
+    }
+}
+
+impl Tunable for EcsAutoscale {
+    fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "every" => self.every = duration(key, v)?,
+            _ => return Err(unknown(key, &["every"])),
+        }
+        Ok(())
+    }
 }
 
 fn first_fit(free: &mut [(i64, i64)], tasks: &[(i64, i64)]) -> bool {
@@ -150,130 +172,14 @@ impl EcsAutoscale {
 }
 
 impl Controller for EcsAutoscale {
+    fn every(&self) -> Option<Millis> {
+        Some(self.every)
+    }
+
     fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
         let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        match self.tick(&mut ex, cluster) {
-            // Seed 003 catches nothing: a refused call ends the run.
-            Err(ExecError::Backend(BackendError::Crashed)) => Err(BackendError::Crashed),
-            Err(e) => {
-                tracing::debug!("ecs-autoscale run failed: {e}");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
-        }
-    }
-
-    fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
-        Ok(())
-    }
-}
-
-/// ECS cluster auto scaling (managed scaling, target capacity 100%, managed termination
-/// protection), evaluated on every scheduled run, with the services scaled by the same rules
-/// and cooldowns as ballast's (standing in for Application Auto Scaling):
-/// - scale-out: tasks that cannot be placed (after the existing instances take what fits)
-///   are bin-packed onto new instances of the group's shape; desired = instances + that
-///   (at least 1), blocked while any instance is within its 300 s warm-up;
-/// - scale-in: only after the reservation (instances with a non-daemon task ÷ instances) has
-///   stayed below 100% for 15 minutes and 15 minutes after the last scale-out; then empty
-///   instances only (no task but daemons; a standalone task keeps one), at most half the
-///   group at a time, terminated with a decrement.
-///
-/// No buffer: target 100% keeps none.
-pub struct CapacityProvider {
-    /// The cluster's autoscale definition (nothing happens without one).
-    pub cfg: Option<AutoscaleConfig>,
-    low_since: Option<Millis>,
-    last_out: Option<Millis>,
-}
-
-impl CapacityProvider {
-    /// Over a cluster's autoscale definition.
-    pub fn new(cfg: Option<AutoscaleConfig>) -> Self {
-        CapacityProvider { cfg, low_since: None, last_out: None }
-    }
-
-    fn tick(&mut self, ex: &mut Exec) -> Result<(), ExecError> {
-        const WARMUP: Millis = Millis::secs(300);
-        const SCALE_IN_WAIT: Millis = Millis::mins(15);
-        let Some(cfg) = self.cfg.clone() else { return Ok(()) };
-        let snap = ex.snapshot()?;
-        let mut out = AutoscaleOutcome::default();
-        let desired = autoscale::scale_services(ex, &cfg, &snap, &mut out)?;
-        let g = ex.group(&cfg.group)?;
-        let now = snap.taken_at;
-        let tasks = autoscale::wanted(&snap, &desired);
-        let members: Vec<_> = snap.instances.iter().filter(|i| is_member(&g, i)).collect();
-        let booting = g
-            .instances
-            .iter()
-            .filter(|m| {
-                m.lifecycle == Lifecycle::Launching || !members.iter().any(|i| i.ec2_instance_id == m.ec2_instance_id)
-            })
-            .filter(|m| m.lifecycle != Lifecycle::Leaving)
-            .count() as u32;
-        let warming = booting > 0 || members.iter().any(|i| now - i.registered_at < WARMUP);
-        let need = autoscale::instances_needed(&snap, &g, &tasks, &None, 0, g.max.saturating_sub(g.desired));
-        if need.new_instances > 0 || (!tasks.is_empty() && need.incompatible == 0 && members.is_empty()) {
-            self.low_since = None;
-            if warming {
-                return Ok(());
-            }
-            // From zero instances ECS launches two.
-            let step = if members.is_empty() { need.new_instances.max(2) } else { need.new_instances.max(1) };
-            let target = (g.desired + step).min(g.max);
-            if target > g.desired {
-                ex.apply(Action::SetGroupDesired {
-                    group: g.name.clone(),
-                    desired: target,
-                    honor_cooldown: false,
-                    reason: "capacity-provider: managed scaling".into(),
-                })?;
-                self.last_out = Some(now);
-            }
-            return Ok(());
-        }
-        let empty: Vec<_> = members
-            .iter()
-            .filter(|i| {
-                i.status == InstanceStatus::Active
-                    && live_on(&snap, &i.arn, true) == 0
-                    && live_on(&snap, &i.arn, false) == 0
-            })
-            .collect();
-        if empty.is_empty() || booting > 0 {
-            self.low_since = None;
-            return Ok(());
-        }
-        let since = *self.low_since.get_or_insert(now);
-        if now - since < SCALE_IN_WAIT || self.last_out.is_some_and(|t| now - t < SCALE_IN_WAIT) {
-            return Ok(());
-        }
-        let mut left = g.desired.saturating_sub(g.min).min((g.desired / 2).max(1));
-        for inst in empty {
-            if left == 0 {
-                break;
-            }
-            ex.apply(Action::TerminateInstance {
-                ec2_instance_id: inst.ec2_instance_id.clone(),
-                decrement: true,
-                reason: "capacity-provider: empty instance".into(),
-            })?;
-            left -= 1;
-        }
-        self.low_since = None;
-        Ok(())
-    }
-}
-
-impl Controller for CapacityProvider {
-    fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
-        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        match self.tick(&mut ex) {
-            Err(ExecError::Backend(BackendError::Crashed)) => Err(BackendError::Crashed),
-            Err(e) => Err(backend_err(e)),
-            Ok(()) => Ok(()),
-        }
+        // Seed 003 catches nothing: a refused call ends the run (and is reported as its error).
+        self.tick(&mut ex, cluster).map_err(backend_err)
     }
 
     fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
