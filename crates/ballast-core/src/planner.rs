@@ -137,7 +137,7 @@ fn bound(st: &ClusterState, snap: &Snapshot) -> u32 {
     let mut total = 0;
     for svc in snap.services.iter().filter(|s| !s.daemon) {
         if let Some(levels) = spread_levels(&svc.effective_strategy()) {
-            total += lower_bound(st, &TaskSpec::for_service(svc), &levels);
+            total += lower_bound(st, &TaskSpec::for_service(svc), &levels, svc.desired);
         }
     }
     total

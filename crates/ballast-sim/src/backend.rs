@@ -28,13 +28,22 @@ pub struct SimBackend<'a> {
     crash_after: Option<u64>,
     task_defs_seen: BTreeSet<String>,
     acted: bool,
+    /// The client's own token buckets (one run's process), when it paces itself.
+    pacing: Option<ballast_core::throttle::Buckets>,
 }
 
 impl<'a> SimBackend<'a> {
     /// Wraps the simulator; `crash_after` = kill the process right after that many mutating
     /// calls in the whole simulation.
     pub fn new(sim: &'a mut Sim, crash_after: Option<u64>) -> Self {
-        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new(), acted: false }
+        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new(), acted: false, pacing: None }
+    }
+
+    /// A client that waits for a token of its own buckets (at `share` of the published
+    /// limits) before each attempt, as ballast's AWS adapter does.
+    pub fn paced(mut self, share: f64) -> Self {
+        self.pacing = Some(ballast_core::throttle::Buckets::new(share));
+        self
     }
 
     fn count(&mut self, op: &str, n: u64) {
@@ -53,6 +62,13 @@ impl<'a> SimBackend<'a> {
     fn attempts(&mut self, op: &str, n: u32, action: Option<&Action>) -> Result<(), BackendError> {
         let mut last = None;
         for attempt in 0..n {
+            if let Some(b) = self.pacing.as_mut() {
+                let wait = b.take(op, self.sim.now);
+                if wait > Millis(0) {
+                    let t = self.sim.now + wait;
+                    self.sim.advance_to(t);
+                }
+            }
             self.count(op, 1);
             // Each attempt takes the API's latency; the cluster moves on meanwhile.
             let latency = self.sim.sc.timing.api_latency;
@@ -433,9 +449,12 @@ impl Backend for SimBackend<'_> {
             // The bound from this state (the run's first mutating call); the report keeps
             // the largest over the runs that acted.
             self.acted = true;
-            let lb = ballast_core::planner::min_moves(&self.sim.snapshot());
-            let m = &mut self.sim.acct.min_moves;
-            *m = Some(m.map_or(lb, |x| x.max(lb)));
+            let snap = self.sim.snapshot();
+            let lb = ballast_core::planner::min_moves(&snap);
+            if self.sim.acct.min_moves.is_none_or(|m| lb > m) {
+                self.sim.acct.min_moves = Some(lb);
+                self.sim.acct.min_moves_state = Some(snap);
+            }
         }
         // As the AWS adapter: a non-idempotent action gets one attempt, no SDK retries.
         let n = if action.idempotent() { SDK_ATTEMPTS } else { 1 };

@@ -16,6 +16,12 @@ pub trait Controller {
     fn every(&self) -> Option<Millis> {
         None
     }
+    /// The share of each published API limit the policy's client paces itself to (client-side
+    /// token buckets, as ballast's AWS adapter keeps); `None`: it sends as fast as it can and
+    /// meets the service's throttling instead.
+    fn client_pacing(&self) -> Option<f64> {
+        None
+    }
     /// The scheduled run (EventBridge rate).
     fn on_tick(&mut self, backend: &mut dyn Backend, cluster: &str) -> Result<(), BackendError>;
     /// An "ECS Container Instance State Change" event.
@@ -45,6 +51,8 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a dyn Fn(f64)>,
     /// Check the simulator's invariants after every step (`Outcome::sim.violations`).
     pub check_invariants: bool,
+    /// Record the availability after every state change (`Outcome::sim.acct.trace`).
+    pub trace: bool,
 }
 
 /// What one simulation produced.
@@ -65,6 +73,9 @@ pub struct Outcome {
 pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &RunOptions) -> Outcome {
     let mut sim = Sim::with_period(sc, ctrl.every().unwrap_or(sc.controller.every));
     sim.check = opts.check_invariants;
+    if opts.trace {
+        sim.acct.trace = Some(vec![(Millis(0), 100.0)]);
+    }
     let end = sc.duration;
     let cluster = sc.cluster.clone();
     let mut last_progress = 0.0;
@@ -80,6 +91,9 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
         sim.acct.runs += 1;
         let result = {
             let mut be = SimBackend::new(&mut sim, opts.crash_after);
+            if let Some(share) = ctrl.client_pacing() {
+                be = be.paced(share);
+            }
             match &trigger {
                 Trigger::Tick => ctrl.on_tick(&mut be, &cluster),
                 Trigger::Instance(ev) => ctrl.on_instance_event(&mut be, &cluster, ev),

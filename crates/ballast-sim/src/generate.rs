@@ -77,6 +77,44 @@ pub fn random_scenario(seed: u64) -> String {
     y
 }
 
+/// A cluster that grows once and then stays as it is: a few instances of every shape and
+/// services of every strategy, constraint and budget placed by ECS, then more instances
+/// joining at one minute (empty, as ECS leaves them); nothing else happens for 40 minutes.
+/// Every policy acts on the same imbalance, after the only event: what the lower bounds are
+/// tested on.
+pub fn joining(seed: u64) -> String {
+    let mut r = Rng::new(seed ^ 0x7015);
+    let azs = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let n_az = 1 + r.below(3);
+    let desired = 2 + r.below(4);
+    let grown = desired + 1 + r.below(3);
+    let mut y = format!(
+        "name: joining-{seed}\nseed: {seed}\nduration: 40m\nazs: [{}]\ngroups:\n  - {{name: g, instance_types: [{}, {}], desired: {desired}, min: 1, max: {grown}, boot: {}s}}\nservices:\n",
+        azs[..n_az].join(", "),
+        TYPES[r.below(4)],
+        TYPES[r.below(4)],
+        30 + r.below(90)
+    );
+    for s in 0..(1 + r.below(4)) {
+        let (min, mx) = BUDGETS[r.below(BUDGETS.len())];
+        y.push_str(&format!(
+            "  - {{name: s{s}, desired: {}, cpu: {}, memory: {}, strategy: {}, constraints: {}, min_healthy_percent: {min}, max_percent: {mx}, start: {}s}}\n",
+            2 + r.below(14),
+            [128, 256, 512][r.below(3)],
+            [256, 512, 1024, 2048][r.below(4)],
+            STRATEGIES[r.below(3)],
+            CONSTRAINTS[[0, 0, 1, 2][r.below(4)]],
+            10 + r.below(60),
+        ));
+    }
+    if r.below(2) == 0 {
+        y.push_str("  - {name: agent, daemon: true, cpu: 64, memory: 128}\n");
+    }
+    y.push_str(&format!("events:\n  - {{at: 1m, set_group_desired: {{group: g, desired: {grown}}}}}\n"));
+    y.push_str("controller: {every: 5m, on_instance_events: true, config: {}}\n");
+    y
+}
+
 /// A large cluster for benchmarks: `instances` m5.2xlarge in three AZs, services of mixed
 /// strategies totalling about `tasks` tasks, and scale-out events adding 10% capacity.
 pub fn large(instances: usize, tasks: usize, minutes: u64) -> String {
@@ -118,5 +156,8 @@ mod tests {
             Scenario::parse(&text, "gen").unwrap_or_else(|e| panic!("{e}\n{text}"));
         }
         Scenario::parse(&large(100, 2000, 30), "gen").unwrap();
+        for seed in 0..100 {
+            Scenario::parse(&joining(seed), "gen").unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`report`]: what the simulation report measures.
 //! - [`driver`]: runs a scenario with a controller.
 //! - [`generate`]: generated scenarios for property tests and benchmarks.
+//! - [`variants`]: generated variants of a scenario (`simulate --variants`).
 
 pub mod backend;
 pub mod catalogue;
@@ -24,6 +25,7 @@ pub mod invariants;
 pub mod report;
 pub mod scenario;
 pub mod scheduler;
+pub mod variants;
 
 pub use driver::{Controller, Nothing, Outcome, RunOptions, simulate};
 pub use engine::Sim;

@@ -35,6 +35,9 @@ pub struct Sample {
 pub struct Accounting {
     /// Replica service tasks stopped because of the policy.
     pub tasks_restarted: u64,
+    /// Of the restarts, tasks stopped because the policy lowered the desired count (a surge's
+    /// end, an autoscale scale-in): surplus, so never counted missing.
+    pub tasks_scaled_in: u64,
     /// Daemon tasks stopped because of the policy (with the instances it drained or retired);
     /// never restarts: a daemon task is not replaced elsewhere.
     pub daemon_tasks_stopped: u64,
@@ -52,10 +55,14 @@ pub struct Accounting {
     pub api: BTreeMap<String, u64>,
     /// Lower bound: the largest over the states where a run of the policy first acted.
     pub min_moves: Option<u32>,
+    /// The state `min_moves` was taken from (the bound's reference for "at target").
+    pub min_moves_state: Option<ballast_core::model::Snapshot>,
     /// Minimum availability, percent, over every state change.
     pub min_availability: f64,
     /// Minimum availability since the last timeline sample.
     window_availability: f64,
+    /// Minimum availability per service (index = service).
+    pub service_min: Vec<f64>,
     /// With `Some`, the availability after every state change (property tests).
     pub trace: Option<Vec<(Millis, f64)>>,
     /// Σ unplaced tasks × seconds.
@@ -87,6 +94,7 @@ impl Default for Accounting {
     fn default() -> Self {
         Accounting {
             tasks_restarted: 0,
+            tasks_scaled_in: 0,
             daemon_tasks_stopped: 0,
             tasks_lost: 0,
             skipped_runs: 0,
@@ -95,8 +103,10 @@ impl Default for Accounting {
             crashes: 0,
             api: BTreeMap::new(),
             min_moves: None,
+            min_moves_state: None,
             min_availability: 100.0,
             window_availability: 100.0,
+            service_min: vec![],
             trace: None,
             unplaced_task_seconds: 0.0,
             bound_instance_seconds: 0.0,
@@ -133,6 +143,15 @@ pub struct CapacityBound {
     pub cost: f64,
 }
 
+/// One replica service's availability over the run, beside its health budget.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceAvailability {
+    /// The lowest availability the policy left it, percent.
+    pub min_percent: f64,
+    /// Its minimumHealthyPercent: the floor a rebalancer must keep it at.
+    pub budget_percent: u32,
+}
+
 /// One policy's line of the simulation report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -144,6 +163,9 @@ pub struct Report {
     pub seed: u64,
     /// Replica service tasks stopped because of the policy (daemon tasks are not restarts).
     pub tasks_restarted: u64,
+    /// Of the restarts, tasks stopped because the policy lowered the desired count (a surge's
+    /// end, an autoscale scale-in).
+    pub tasks_scaled_in: u64,
     /// Daemon tasks stopped because of the policy (with instances it drained or retired).
     pub daemon_tasks_stopped: u64,
     /// Lower bound on restarts from the states where the policy acted (0 if it never did).
@@ -154,6 +176,8 @@ pub struct Report {
     pub time_to_balanced_s: Option<f64>,
     /// Availability the policy cost, percent.
     pub min_availability_percent: f64,
+    /// Per replica service: its lowest availability and its health budget.
+    pub service_availability: BTreeMap<String, ServiceAvailability>,
     /// Σ unplaced tasks × seconds.
     pub unplaced_task_seconds: f64,
     /// Instance hours.
@@ -233,6 +257,10 @@ impl Sim {
     /// healthy.
     pub(crate) fn note_availability(&mut self, s: usize) {
         let a = self.service_availability(s);
+        if self.acct.service_min.len() < self.svcs.len() {
+            self.acct.service_min.resize(self.svcs.len(), 100.0);
+        }
+        self.acct.service_min[s] = self.acct.service_min[s].min(a);
         self.acct.min_availability = self.acct.min_availability.min(a);
         self.acct.window_availability = self.acct.window_availability.min(a);
         self.trace_change();
@@ -434,6 +462,7 @@ impl Sim {
             policy: policy.to_string(),
             seed: self.sc.seed,
             tasks_restarted: self.acct.tasks_restarted,
+            tasks_scaled_in: self.acct.tasks_scaled_in,
             daemon_tasks_stopped: self.acct.daemon_tasks_stopped,
             min_moves: self.acct.min_moves.unwrap_or(0),
             final_cov_percent: CovTriple {
@@ -443,6 +472,16 @@ impl Sim {
             },
             time_to_balanced_s,
             min_availability_percent: round2(self.acct.min_availability),
+            service_availability: self
+                .svcs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.daemon)
+                .map(|(i, s)| {
+                    let min = self.acct.service_min.get(i).copied().unwrap_or(100.0);
+                    (s.name.clone(), ServiceAvailability { min_percent: round2(min), budget_percent: s.min_healthy })
+                })
+                .collect(),
             unplaced_task_seconds: round2(self.acct.unplaced_task_seconds),
             instance_hours: round2(self.acct.instance_seconds / 3600.0),
             // Rounded down, so that a rounded figure never shows a policy below its bound.

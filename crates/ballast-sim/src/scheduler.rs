@@ -249,6 +249,12 @@ impl Sim {
 
     /// Requests a stop: resources are released now, the task is gone after `stop`.
     pub(crate) fn stop_task(&mut self, t: usize, cause: Cause) {
+        self.stop_task_as(t, cause, false);
+    }
+
+    /// As [`Sim::stop_task`]; `scale_in`: the scheduler stops a surplus task because the
+    /// desired count is lower (no longer wanted, so never missing).
+    pub(crate) fn stop_task_as(&mut self, t: usize, cause: Cause, scale_in: bool) {
         let state = self.tasks[t].state;
         if state != TState::Pending && state != TState::Running {
             return;
@@ -259,7 +265,7 @@ impl Sim {
         self.reserved.cpu -= spec.cpu;
         self.reserved.memory -= spec.memory;
         self.tasks[t].state = TState::Stopping;
-        self.account_stop(t, state, cause);
+        self.account_stop(t, state, cause, scale_in);
         let stop = self.tasks[t].service.map_or(Millis::secs(30), |s| self.svcs[s].stop);
         self.push(self.now + stop, Ev::TaskGone(t));
         self.node_events.insert(n);
@@ -277,7 +283,7 @@ impl Sim {
             self.reserved.cpu -= spec.cpu;
             self.reserved.memory -= spec.memory;
             self.tasks[t].state = TState::Stopping;
-            self.account_stop(t, state, cause);
+            self.account_stop(t, state, cause, false);
             // A service task killed with its instance is lost (a standalone one was counted by
             // account_stop already).
             if cause == Cause::Policy && self.tasks[t].service.is_some() {
@@ -288,7 +294,7 @@ impl Sim {
         self.task_gone(t);
     }
 
-    fn account_stop(&mut self, t: usize, was: TState, cause: Cause) {
+    fn account_stop(&mut self, t: usize, was: TState, cause: Cause, scale_in: bool) {
         // Freed resources may let a waiting daemon task in.
         self.dirty.extend((0..self.svcs.len()).filter(|&s| self.svcs[s].daemon));
         match self.tasks[t].service {
@@ -303,7 +309,9 @@ impl Sim {
                 self.dirty.insert(s);
                 if cause == Cause::Policy {
                     self.acct.tasks_restarted += 1;
-                    if was == TState::Running {
+                    if scale_in {
+                        self.acct.tasks_scaled_in += 1;
+                    } else if was == TState::Running {
                         self.svcs[s].policy_missing += 1;
                     }
                 }
@@ -392,7 +400,7 @@ impl Sim {
         while new_count(self, &pending, &running) > desired {
             if let Some(pos) = pending.iter().position(|&t| !self.is_old(s, t)) {
                 let t = pending.remove(pos);
-                self.stop_task(t, cause);
+                self.stop_task_as(t, cause, true);
                 continue;
             }
             let cands: Vec<usize> = running.iter().copied().filter(|&t| !self.is_old(s, t)).collect();
@@ -404,7 +412,7 @@ impl Sim {
             }
             let t = cands[ties[self.rng.below(ties.len())]];
             running.retain(|&x| x != t);
-            self.stop_task(t, cause);
+            self.stop_task_as(t, cause, true);
         }
         // 2. Start what is missing, within maximumPercent (pending, running and stopping count).
         let news = new_count(self, &pending, &running);

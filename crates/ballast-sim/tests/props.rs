@@ -39,3 +39,148 @@ proptest! {
         prop_assert_eq!(format!("{:?}", a.sim.snapshot()), format!("{:?}", b.sim.snapshot()));
     }
 }
+
+mod yardstick {
+    //! The report's own honesty: every dip seen, bounds never beaten, under a controller that
+    //! does anything an API allows (stops, drains, terminations, scale-ins, deployments).
+
+    use ballast_core::action::Action;
+    use ballast_core::backend::{Backend, BackendError};
+    use ballast_core::event::InstanceStateChange;
+    use ballast_core::model::InstanceStatus;
+    use ballast_core::rng::Rng;
+    use ballast_sim::generate::random_scenario;
+    use ballast_sim::{Controller, RunOptions, Scenario, simulate};
+    use proptest::prelude::*;
+
+    /// Does one random disruptive thing on every run.
+    struct Chaos(Rng);
+
+    impl Controller for Chaos {
+        fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
+            let snap = b.snapshot(cluster)?;
+            let r = &mut self.0;
+            let a = match r.below(6) {
+                0 if !snap.tasks.is_empty() => Action::StopTask {
+                    task_arn: snap.tasks[r.below(snap.tasks.len())].arn.clone(),
+                    reason: "chaos".into(),
+                },
+                1 if !snap.instances.is_empty() => Action::SetInstanceState {
+                    instance_arns: vec![snap.instances[r.below(snap.instances.len())].arn.clone()],
+                    status: if r.below(2) == 0 { InstanceStatus::Draining } else { InstanceStatus::Active },
+                    reason: "chaos".into(),
+                },
+                2 if !snap.instances.is_empty() => Action::TerminateInstance {
+                    ec2_instance_id: snap.instances[r.below(snap.instances.len())].ec2_instance_id.clone(),
+                    decrement: r.below(2) == 0,
+                    reason: "chaos".into(),
+                },
+                3 if !snap.services.is_empty() => {
+                    let s = &snap.services[r.below(snap.services.len())];
+                    if s.daemon {
+                        return Ok(());
+                    }
+                    Action::SetServiceDesired {
+                        service: s.name.clone(),
+                        desired: r.below(14) as u32,
+                        reason: "chaos".into(),
+                    }
+                }
+                4 if !snap.services.is_empty() => Action::ForceNewDeployment {
+                    service: snap.services[r.below(snap.services.len())].name.clone(),
+                    reason: "chaos".into(),
+                },
+                _ => Action::SetGroupDesired {
+                    group: "g".into(),
+                    desired: 1 + r.below(6) as u32,
+                    honor_cooldown: false,
+                    reason: "chaos".into(),
+                },
+            };
+            match b.apply(cluster, &a) {
+                Err(BackendError::Crashed) => Err(BackendError::Crashed),
+                _ => Ok(()),
+            }
+        }
+
+        fn on_instance_event(
+            &mut self,
+            b: &mut dyn Backend,
+            cluster: &str,
+            _: &InstanceStateChange,
+        ) -> Result<(), BackendError> {
+            self.on_tick(b, cluster)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// The table's minimum availability is the minimum over the full trace (every state
+        /// change), the timeline shows the same minimum, and no policy uses less capacity than
+        /// the capacity bound.
+        #[test]
+        fn the_report_sees_every_dip_and_no_policy_beats_the_capacity_bound(seed in any::<u64>()) {
+            let sc = Scenario::parse(&random_scenario(seed), "gen").unwrap();
+            let o = simulate(&sc, "chaos", &mut Chaos(Rng::new(seed ^ 7)), &RunOptions { trace: true, ..RunOptions::default() });
+            let trace = o.sim.acct.trace.as_ref().unwrap();
+            let min = trace.iter().map(|t| t.1).fold(100.0, f64::min);
+            let round = |x: f64| (x * 100.0).round() / 100.0;
+            prop_assert_eq!(o.report.min_availability_percent, round(min));
+            let tl = o.timeline.iter().map(|s| s.availability).fold(100.0, f64::min);
+            prop_assert_eq!(tl, round(min), "timeline and table disagree");
+            prop_assert!(o.report.instance_hours >= o.report.capacity_bound.instance_hours, "{:?}", o.report);
+            prop_assert!(o.report.cost >= o.report.capacity_bound.cost, "{:?}", o.report);
+        }
+    }
+
+    /// The chaos controller does cost availability (the property above is not vacuous).
+    #[test]
+    fn chaos_makes_dips() {
+        let dips = (0..60u64)
+            .filter(|&seed| {
+                let sc = Scenario::parse(&random_scenario(seed), "gen").unwrap();
+                let o = simulate(&sc, "chaos", &mut Chaos(Rng::new(seed ^ 7)), &RunOptions::default());
+                o.report.min_availability_percent < 100.0
+            })
+            .count();
+        assert!(dips >= 15, "only {dips} of 60 runs dipped");
+    }
+
+    /// An instance terminated with its tasks, replaced within seconds, is still a dip: the
+    /// tasks are missing from the kill until their replacements are healthy.
+    #[test]
+    fn a_killed_instance_is_a_dip_however_soon_it_is_replaced() {
+        let text = "name: kill\nseed: 1\nduration: 10m\ngroups:\n  - {name: g, instance_type: m5.large, desired: 3, min: 1, max: 3}\nservices:\n  - {name: web, desired: 6, cpu: 256, memory: 512, start: 5s, strategy: [\"spread(instanceId)\"]}\ncontroller: {every: 1m, on_instance_events: false}\n";
+        struct KillOne(bool);
+        impl Controller for KillOne {
+            fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Ok(());
+                }
+                let snap = b.snapshot(cluster)?;
+                let id = snap.instances[0].ec2_instance_id.clone();
+                b.apply(
+                    cluster,
+                    &Action::TerminateInstance { ec2_instance_id: id, decrement: true, reason: "t".into() },
+                )
+            }
+            fn on_instance_event(
+                &mut self,
+                _: &mut dyn Backend,
+                _: &str,
+                _: &InstanceStateChange,
+            ) -> Result<(), BackendError> {
+                Ok(())
+            }
+        }
+        let sc = Scenario::parse(text, "kill.yaml").unwrap();
+        let o = simulate(&sc, "kill", &mut KillOne(false), &RunOptions::default());
+        // Two of six tasks die with the instance; the other two instances take their
+        // replacements at once and they are healthy 5 s later.
+        assert_eq!(o.report.tasks_lost, 2);
+        assert!((o.report.min_availability_percent - 100.0 * 4.0 / 6.0).abs() < 0.01, "{:?}", o.report);
+        let tl = o.timeline.iter().map(|s| s.availability).fold(100.0, f64::min);
+        assert_eq!(tl, o.report.min_availability_percent);
+    }
+}

@@ -91,7 +91,9 @@ pub struct SimulateArgs {
     /// Scenario file (SPEC.md, Scenario format v1).
     #[arg(long)]
     pub scenario: PathBuf,
-    /// Comma-separated policies: ballast, none, drain-cov, redeploy-on-join.
+    /// Comma-separated policies: ballast, none, drain-cov, redeploy-on-join, spot-pending,
+    /// ecs-autoscale, capacity-provider; a baseline takes options after its name
+    /// (drain-cov:every=5m:max_instances=3; docs/baselines.md).
     #[arg(long, default_value = "ballast")]
     pub policy: String,
     /// Print the report as one JSON array.
@@ -107,6 +109,14 @@ pub struct SimulateArgs {
     /// availability, COV) on stderr.
     #[arg(long)]
     pub timeline: bool,
+    /// Run N generated variants of the scenario (daemons or not, boot and task start times,
+    /// demand, seeds) and print each figure's distribution per policy.
+    #[arg(long, value_name = "N", conflicts_with = "variant")]
+    pub variants: Option<usize>,
+    /// Run only generated variant K (as `--variants` numbers them), with every other option:
+    /// to look into one variant of a distribution.
+    #[arg(long, value_name = "K")]
+    pub variant: Option<usize>,
 }
 
 /// `status` and `plan`.

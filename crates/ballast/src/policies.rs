@@ -144,6 +144,11 @@ impl Ballast {
 }
 
 impl Controller for Ballast {
+    fn client_pacing(&self) -> Option<f64> {
+        // As the AWS adapter: half of each published limit (ballast_core::throttle).
+        Some(ballast_core::throttle::DEFAULT_SHARE)
+    }
+
     fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
         self.run(b, cluster, "scheduled")
     }

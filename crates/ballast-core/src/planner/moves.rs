@@ -192,7 +192,7 @@ fn plan_surge(
     let cov0 = loads.cov();
     let mut placed: Vec<(usize, bool)> = Vec::new();
     let mut options = Vec::new();
-    let lb = lower_bound(st, spec, levels) as usize;
+    let lb = lower_bound(st, spec, levels, svc.desired) as usize;
     let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
     ks.retain(|&k| k >= 1 && k <= kmax);
     ks.sort_unstable();
@@ -385,7 +385,7 @@ pub fn plan_services(
             skip(p, why);
             continue;
         }
-        let lb = lower_bound(st, &spec, &levels) as usize;
+        let lb = lower_bound(st, &spec, &levels, svc.desired) as usize;
         let healthy = tasks.iter().filter(|t| t.movable).count() as u32;
         let surge_room = svc.max_tasks().saturating_sub(tasks.len() as u32) as usize;
         let stop_room = healthy.saturating_sub(svc.min_healthy_tasks()) as usize;
@@ -401,7 +401,7 @@ pub fn plan_services(
             let mut tasks = tasks;
             let mut any = false;
             for _round in 0..MAX_ROUNDS {
-                let lb = lower_bound(st, &spec, &levels) as usize;
+                let lb = lower_bound(st, &spec, &levels, svc.desired) as usize;
                 let kmax = surge_room.min(budget).min(lb + 3);
                 if kmax == 0 {
                     break;

@@ -51,21 +51,6 @@ fn water_level(caps: &[u32], n: u32) -> (u32, u32) {
     (lo, (n as u64 - filled(lo)) as u32)
 }
 
-/// The fewest tasks that must leave their value to turn `counts` into a balanced spread over
-/// values with capacities `caps` (each at least its count): every balanced placement gives
-/// value `v` `min(caps[v], level)` tasks, and `extra` values with room above the level one
-/// more; choosing for those the values that hold the most leaves the least excess.
-pub fn excess(counts: &[u32], caps: &[u32]) -> u32 {
-    let n: u32 = counts.iter().sum();
-    if n == 0 {
-        return 0;
-    }
-    let (level, extra) = water_level(caps, n);
-    let base: u32 = counts.iter().zip(caps).map(|(&c, &k)| c.saturating_sub(k.min(level))).sum();
-    let relieved = counts.iter().zip(caps).filter(|(c, k)| **k > level && **c > level).count() as u32;
-    base - relieved.min(extra)
-}
-
 /// How many tasks of `spec` node `i` could hold with every other task on it staying put:
 /// its own tasks plus what its free CPU, memory and ports take (at most one with host ports
 /// or `distinctInstance`).
@@ -86,7 +71,8 @@ pub fn capacity_for(st: &ClusterState, spec: &TaskSpec, i: usize) -> u32 {
 
 /// A lower bound on the task restarts that bring the group's spread to its target, by
 /// definition (docs/rebalance.md, "The lower bound"): the target is a *balanced* placement
-/// of the group's tasks on its eligible instances (ACTIVE, connected, matching memberOf),
+/// of the group's tasks (`wanted` of them: the desired count, as far as there is room; tasks
+/// not yet placed arrive where the spread wants them) on its eligible instances (ACTIVE, connected, matching memberOf),
 /// each instance holding at most what [`capacity_for`] allows with the other services' tasks
 /// where they are. At the first spread level the counts per value must be a water-filling of
 /// the value capacities (min(capacity, level), some one more), and with `spread(X),
@@ -94,18 +80,23 @@ pub fn capacity_for(st: &ClusterState, spec: &TaskSpec, i: usize) -> u32 {
 /// off one instance (and so off one value), so it lowers the excess over any one target by at
 /// most one: the bound is the least excess over every balanced target, the larger of the two
 /// levels' (the instance level taken per value at its most favourable total).
-pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> u32 {
+pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted: u32) -> u32 {
     let eligible: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.eligible(i, spec)).collect();
     if eligible.is_empty() {
         return 0;
     }
     let count = |i: usize| st.group_count(&spec.group, i);
     let cap = |i: usize| capacity_for(st, spec, i).max(count(i));
+    // Tasks still to be placed (desired above what runs) are placed by ECS where the spread
+    // wants them, at no restart: the most favourable total is the largest that fits.
+    let live: u32 = eligible.iter().map(|&i| count(i)).sum();
+    let room: u32 = eligible.iter().map(|&i| cap(i)).sum();
+    let total = wanted.max(live).min(room.max(live));
     let first = &levels[0];
     if first == "instanceId" {
         let c: Vec<u32> = eligible.iter().map(|&i| count(i)).collect();
         let k: Vec<u32> = eligible.iter().map(|&i| cap(i)).collect();
-        return excess(&c, &k);
+        return excess_at(&c, &k, total);
     }
     // Values of the first level: (value, members).
     let mut values: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -118,15 +109,13 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> u32
     }
     let vc: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| count(i)).sum()).collect();
     let vk: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| cap(i)).sum()).collect();
-    let lb0 = excess(&vc, &vk);
+    let lb0 = excess_at(&vc, &vk, total);
     if levels.get(1).map(String::as_str) != Some("instanceId") {
         return lb0;
     }
     // Per value: its final total is min(cap, level) or one more; within it, the instances
-    // must be balanced too. Tasks that arrive from other values only lower a value's excess
-    // if they raise its total, so the most favourable total is taken.
-    let n: u32 = vc.iter().sum();
-    let (level, extra) = water_level(&vk, n);
+    // must be balanced too, at the value's most favourable total.
+    let (level, extra) = water_level(&vk, total);
     let lb1: u32 = values
         .iter()
         .zip(vk.iter())
@@ -144,10 +133,67 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String]) -> u32
     lb0.max(lb1)
 }
 
-/// The least excess of `counts` over balanced placements of `total` tasks on instances with
-/// capacities `caps`: tasks beyond `total` must leave anyway; below it, arrivals fill the
-/// emptiest instances first, which never relieves a full one.
-fn excess_at(counts: &[u32], caps: &[u32], total: u32) -> u32 {
+/// Balanced at one level, by definition: no value with room holds two tasks fewer than
+/// another (ECS's spread would have put a task there).
+fn even(counts: &[u32], caps: &[u32]) -> bool {
+    let top = counts.iter().copied().max().unwrap_or(0);
+    counts.iter().zip(caps).all(|(&c, &k)| c + 1 >= top || c >= k)
+}
+
+/// Whether every spread service of `reference` is at the target [`lower_bound`] measures
+/// against, in the state `now`: its live tasks all on the reference's eligible instances,
+/// balanced at its first spread level over the values' capacities, and with `spread(X),
+/// spread(instanceId)` balanced over the instances within each value. (The capacities and
+/// the instances are the reference's: the target of the state the bound was taken in.)
+pub fn at_target(reference: &Snapshot, now: &Snapshot) -> bool {
+    let (st, _) = ClusterState::from_snapshot(reference);
+    reference.services.iter().filter(|s| !s.daemon).all(|svc| {
+        let Some(levels) = spread_levels(&svc.effective_strategy()) else { return true };
+        let spec = TaskSpec::for_service(svc);
+        let eligible: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.eligible(i, &spec)).collect();
+        let count = |i: usize| now.service_tasks(&svc.name).filter(|t| t.instance_arn == st.nodes[i].id).count() as u32;
+        let on_eligible: u32 = eligible.iter().map(|&i| count(i)).sum();
+        if on_eligible as usize != now.service_tasks(&svc.name).count() {
+            return false;
+        }
+        let cap = |i: usize| capacity_for(&st, &spec, i).max(st.group_count(&spec.group, i));
+        let groups: Vec<Vec<usize>> = if levels[0] == "instanceId" {
+            vec![eligible.clone()]
+        } else {
+            let mut vals: Vec<(&str, Vec<usize>)> = Vec::new();
+            for &i in &eligible {
+                let v = st.spread_value(i, &levels[0]);
+                match vals.iter_mut().find(|(k, _)| *k == v) {
+                    Some(e) => e.1.push(i),
+                    None => vals.push((v, vec![i])),
+                }
+            }
+            let c: Vec<u32> = vals.iter().map(|(_, m)| m.iter().map(|&i| count(i)).sum()).collect();
+            let k: Vec<u32> = vals.iter().map(|(_, m)| m.iter().map(|&i| cap(i)).sum()).collect();
+            if !even(&c, &k) {
+                return false;
+            }
+            if levels.get(1).map(String::as_str) != Some("instanceId") {
+                return true;
+            }
+            vals.into_iter().map(|(_, m)| m).collect()
+        };
+        groups.iter().all(|m| {
+            let c: Vec<u32> = m.iter().map(|&i| count(i)).collect();
+            let k: Vec<u32> = m.iter().map(|&i| cap(i)).collect();
+            even(&c, &k)
+        })
+    })
+}
+
+/// The fewest tasks that must leave their value (or instance) to turn `counts` into a
+/// balanced placement of `total` tasks over capacities `caps` (each at least its count):
+/// every balanced placement gives value `v` `min(caps[v], level)` tasks and `extra` of the
+/// values with room above the level one more (ECS's spread fills the emptiest value with room
+/// first); choosing for those the values that hold the most leaves the least excess. Tasks
+/// beyond `total` must leave anyway; below it, arrivals are placed where the spread wants
+/// them, at no restart.
+pub fn excess_at(counts: &[u32], caps: &[u32], total: u32) -> u32 {
     let have: u32 = counts.iter().sum();
     let (level, extra) = water_level(caps, total.min(caps.iter().sum()));
     let base: u32 = counts.iter().zip(caps).map(|(&c, &k)| c.saturating_sub(k.min(level))).sum();
@@ -269,6 +315,10 @@ mod tests {
         assert_eq!(spread_levels(&[Strategy::Spread("host".into())]), Some(vec!["instanceId".to_string()]));
     }
 
+    fn excess(counts: &[u32], caps: &[u32]) -> u32 {
+        excess_at(counts, caps, counts.iter().sum())
+    }
+
     #[test]
     fn excess_over_balanced_targets() {
         let big = [100, 100, 100, 100];
@@ -283,6 +333,9 @@ mod tests {
         assert_eq!(excess(&[6, 0], &[6, 2]), 2);
         // Nothing can move to a value without room.
         assert_eq!(excess(&[6, 0], &[6, 0]), 0);
+        // Tasks still to be placed arrive where the spread wants them: [6, 0] with 4 more
+        // wanted balances as [5, 5] after one move.
+        assert_eq!(excess_at(&[6, 0], &[100, 100], 10), 1);
     }
 
     #[test]

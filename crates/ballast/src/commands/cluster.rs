@@ -63,7 +63,7 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
 pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
     let mut t = target(a, g)?;
     let cluster = t.sc.cluster.clone();
-    let mut be = SimBackend::new(&mut t.sim, None);
+    let mut be = SimBackend::new(&mut t.sim, None).paced(ballast_core::throttle::DEFAULT_SHARE);
     let r =
         runner::run_cluster(&mut be, &cluster, &t.cfg, Jobs::ALL, &Cause::default(), true, policies::RUN_BUDGET, true)
             .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
@@ -81,10 +81,12 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     let mut t = target(&a.target, g)?;
     let cluster = t.sc.cluster.clone();
     let started = t.sim.now;
+    // The simulated run honours --deadline as the AWS one does.
+    let deadline = parse_duration(&a.deadline).map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
     let r = {
-        let mut be = SimBackend::new(&mut t.sim, None);
+        let mut be = SimBackend::new(&mut t.sim, None).paced(ballast_core::throttle::DEFAULT_SHARE);
         let jobs = super::aws::jobs(a.job);
-        runner::run_cluster(&mut be, &cluster, &t.cfg, jobs, &Cause::default(), a.dry_run, policies::RUN_BUDGET, true)
+        runner::run_cluster(&mut be, &cluster, &t.cfg, jobs, &Cause::default(), a.dry_run, deadline, true)
             .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?
     };
     let after = t.sim.snapshot();

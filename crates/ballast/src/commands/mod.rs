@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod demo;
 pub mod simulate;
 pub mod validate;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 

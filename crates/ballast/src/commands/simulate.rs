@@ -40,7 +40,7 @@ pub fn run_policy(
         eprint!("\r{name}: {:>3.0}% of {} simulated", f * 100.0, sc.duration);
         let _ = std::io::stderr().flush();
     };
-    let opts = RunOptions { crash_after, progress: if show { Some(&progress) } else { None }, check_invariants: false };
+    let opts = RunOptions { crash_after, progress: if show { Some(&progress) } else { None }, ..RunOptions::default() };
     let out = simulate(sc, &name, ctrl.as_mut(), &opts);
     if show {
         eprint!("\r{:60}\r", "");
@@ -50,11 +50,42 @@ pub fn run_policy(
 
 /// The command.
 pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
-    let sc = super::load_scenario(&a.scenario)?;
+    let mut sc = super::load_scenario(&a.scenario)?;
+    if let Some(k) = a.variant {
+        sc = ballast_sim::variants::variant(&sc, k).0;
+    }
     let cfg = super::sim_config(&sc, config)?;
     let names = policy_list(&a.policy, &cfg)?;
     if a.crash_matrix {
+        if a.variants.is_some() || a.report.is_some() || a.timeline || a.policy != "ballast" {
+            return Err(AppError::Input(
+                "--crash-matrix runs ballast alone and prints its own verdict; drop --variants, --report, --timeline and --policy".into(),
+            ));
+        }
         return crash_matrix(&sc, &cfg, a.json);
+    }
+    if let Some(n) = a.variants {
+        if n == 0 || n > 1000 {
+            return Err(AppError::Input("--variants: give a number of variants from 1 to 1000".into()));
+        }
+        if a.report.is_some() || a.timeline {
+            return Err(AppError::Input(
+                "--variants prints distributions; --report and --timeline show one run (drop them, or --variants)"
+                    .into(),
+            ));
+        }
+        let (infos, rows) = super::variants::run_all(&sc, &names, &cfg, n, a.json);
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&super::variants::to_json(&sc, &names, &infos, &rows))
+                    .expect("serialisable")
+            );
+        } else {
+            print!("{}", super::variants::to_text(&sc, &names, &infos, &rows));
+        }
+        let all: Vec<_> = rows.into_iter().flatten().collect();
+        return errors_of(&all);
     }
     let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
     if a.timeline {

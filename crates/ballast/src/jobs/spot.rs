@@ -225,25 +225,31 @@ pub fn run(ex: &mut Exec, cfg: &SpotFallbackConfig, warning: Option<&str>) -> Re
         );
         return Ok(out);
     }
-    // 4. Scale.
+    // 4. Scale. CloudWatch lags (a datapoint is a minute or two old when it can be read), so
+    //    the Spot instances under an interruption notice are a shortfall whatever the metric
+    //    says yet: one unit each.
     let clamp = |n: u32| n.clamp(od.min, od.max);
     let staying = desired - in_flight.len() as u32;
-    let from_metric = (short.now / cfg.units_per_instance).ceil() as u32;
+    let noticed = snap
+        .instances
+        .iter()
+        .filter(|i| i.attr(attr::BALLAST_DRAIN) == Some(SPOT_NOTICE) && !is_member(&od, i))
+        .count() as f64;
+    let from_metric = (short.now.max(noticed) / cfg.units_per_instance).ceil() as u32;
     let want = clamp(from_metric.max(if cover > 0 { staying + cover } else { 0 }));
     if want > staying {
         return scale_out(ex, cfg, &od, want, &in_flight, out);
     }
-    let want_in = clamp((short.window_max / cfg.units_per_instance).ceil() as u32);
+    let want_in = clamp((short.window_max.max(noticed) / cfg.units_per_instance).ceil() as u32);
     if want_in >= staying {
         out.decision = format!("{staying} on-demand instance(s) cover a shortfall of {} unit(s)", short.now);
         return Ok(out);
     }
     // The group's cooldown: no scale-in until that long after it last grew (its youngest
-    // instance registered).
+    // instance registered; one still launching means it has just grown).
+    let launching = od.instances.iter().any(|m| m.lifecycle == Lifecycle::Launching);
     let youngest = snap.instances.iter().filter(|i| is_member(&od, i)).map(|i| i.registered_at).max();
-    if let Some(y) = youngest
-        && snap.taken_at - y < cfg.scale_in_cooldown
-    {
+    if launching || youngest.is_some_and(|y| snap.taken_at - y < cfg.scale_in_cooldown) {
         out.decision =
             format!("Spot is fulfilled again; scale-in waits for the group's cooldown ({})", cfg.scale_in_cooldown);
         return Ok(out);

@@ -69,26 +69,28 @@ fn metric_arithmetic_is_parsed_never_executed() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// Over a day of demand and over two bursts, ballast's autoscale job leaves far fewer tasks
-/// unplaced than ecs-autoscale (never more), loses nothing, leaves nothing draining, costs no
-/// availability, and stays close to the per-moment bin-packing bound of the demand it set.
+/// Over generated variants of a day of demand and of two bursts (issue [8]: claims hold over
+/// families, not one scenario): ballast's autoscale job loses no task and never costs a
+/// service more than the lowest health budget of the scenario (the worker's 50%); no policy
+/// runs below the capacity bound (its definition); and ballast's median unplaced
+/// task-seconds are at most ecs-autoscale's and capacity-provider's medians. (Where ballast
+/// loses on single variants, and why, is in docs/autoscale.md.)
 #[test]
-fn autoscale_beats_ecs_autoscale_over_a_day_and_over_bursts() {
-    for sc in ["autoscale-day.yaml", "autoscale-burst.yaml", "autoscale-faults.yaml"] {
-        let rows = simulate_json(&own(sc), "ballast,ecs-autoscale,capacity-provider,none");
-        let (b, e, cp) = (row(&rows, "ballast"), row(&rows, "ecs-autoscale"), row(&rows, "capacity-provider"));
-        let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
-        assert_eq!((b["tasks_lost"].as_u64(), b["left_draining"].as_u64()), (Some(0), Some(0)), "{sc}: {b}");
-        assert_eq!(f(b, "min_availability_percent"), 100.0, "{sc}: {b}");
-        let (bu, eu) = (f(b, "unplaced_task_seconds"), f(e, "unplaced_task_seconds"));
-        assert!(bu * 2.0 <= eu, "{sc}: ballast leaves far fewer tasks unplaced: {bu} vs {eu}");
-        assert!(f(b, "instance_hours") < f(cp, "instance_hours"), "{sc}: less capacity than capacity-provider");
-        let ratio = f(b, "instance_hours") / b["capacity_bound"]["instance_hours"].as_f64().unwrap();
-        assert!((0.9..1.15).contains(&ratio), "{sc}: ratio to the bound {ratio}");
-        let ops = &b["api_calls"]["by_operation"];
-        assert!(
-            ops["UpdateService"].as_u64() > Some(0) && ops["TerminateInstanceInAutoScalingGroup"].as_u64() > Some(0)
-        );
+fn autoscale_over_variants_against_ecs_autoscale_and_capacity_provider() {
+    for sc in ["autoscale-day.yaml", "autoscale-burst.yaml"] {
+        let v = variants_json(&own(sc), "ballast,ecs-autoscale,capacity-provider", 10);
+        assert_eq!(num(&v, "tasks_lost", "ballast", "worst"), 0.0, "{sc}");
+        assert!(num(&v, "min_availability_percent", "ballast", "worst") >= 50.0, "{sc}");
+        for p in ["ballast", "ecs-autoscale", "capacity-provider"] {
+            assert!(num(&v, "capacity_ratio", p, "median") >= 1.0, "{sc}: {p} below the bound");
+            for x in dist(&v, "capacity_ratio", p)["values"].as_array().unwrap() {
+                assert!(x.as_f64().unwrap() >= 1.0, "{sc}: {p} ran below the capacity bound: {x}");
+            }
+        }
+        let b = num(&v, "unplaced_task_seconds", "ballast", "median");
+        for p in ["ecs-autoscale", "capacity-provider"] {
+            assert!(b <= num(&v, "unplaced_task_seconds", p, "median"), "{sc}: ballast's median {b} vs {p}");
+        }
     }
 }
 

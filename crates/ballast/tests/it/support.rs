@@ -64,6 +64,33 @@ pub fn simulate_json(scenario: &Path, policies: &str) -> Vec<serde_json::Value> 
     v.as_array().expect("an array").clone()
 }
 
+/// `simulate --variants N --json`: the distributions (commands::variants::to_json).
+pub fn variants_json(scenario: &Path, policies: &str, n: usize) -> serde_json::Value {
+    let n = n.to_string();
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--policy",
+        policies,
+        "--variants",
+        &n,
+        "--json",
+    ]);
+    assert!(o.status.success(), "simulate --variants failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
+/// One figure's distribution for one policy in a [`variants_json`] answer.
+pub fn dist<'a>(v: &'a serde_json::Value, figure: &str, policy: &str) -> &'a serde_json::Value {
+    &v["figures"][figure]["policies"][policy]
+}
+
+/// A number of a [`dist`] (`median`, `worst`, `ballast_worse_in`).
+pub fn num(v: &serde_json::Value, figure: &str, policy: &str, what: &str) -> f64 {
+    dist(v, figure, policy)[what].as_f64().unwrap_or_else(|| panic!("{figure}/{policy}/{what}: {v}"))
+}
+
 /// The row of one policy.
 pub fn row<'a>(rows: &'a [serde_json::Value], policy: &str) -> &'a serde_json::Value {
     rows.iter().find(|r| r["policy"] == policy).unwrap_or_else(|| panic!("no row for {policy}"))
