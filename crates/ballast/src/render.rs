@@ -109,8 +109,9 @@ pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
 
 /// The side-by-side comparison table.
 pub fn report_table(rs: &[Report]) -> String {
+    let w = rs.iter().map(|r| r.policy.len()).max().unwrap_or(0).max(18);
     let mut out = format!(
-        "{:<18} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5} {:>6}\n",
+        "{:<w$} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5} {:>6}\n",
         "policy",
         "restarts",
         "min_moves",
@@ -127,7 +128,7 @@ pub fn report_table(rs: &[Report]) -> String {
     for r in rs {
         let bal = r.time_to_balanced_s.map_or("never".to_string(), |s| format!("{s:.0}s"));
         out.push_str(&format!(
-            "{:<18} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5} {:>6}\n",
+            "{:<w$} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5} {:>6}\n",
             r.policy,
             r.tasks_restarted,
             r.min_moves,
