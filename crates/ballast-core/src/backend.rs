@@ -207,6 +207,20 @@ pub trait Backend {
     fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ContainerInstance>, BackendError> {
         Ok(self.snapshot(cluster)?.instances.into_iter().find(|i| i.arn == arn))
     }
+    /// One service and its live tasks (DescribeServices, ListTasks of the service,
+    /// DescribeTasks per 100): what a guard on that service reads. `None`: no such service.
+    /// By default, from a whole snapshot.
+    fn service_state(
+        &mut self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<crate::plan::ServiceState>, BackendError> {
+        let snap = self.snapshot(cluster)?;
+        Ok(snap.service(service).cloned().map(|svc| crate::plan::ServiceState {
+            tasks: snap.service_tasks(service).cloned().collect(),
+            service: svc,
+        }))
+    }
     /// The cluster's services and nothing else (ListServices, DescribeServices per 10). By
     /// default, from a whole snapshot.
     fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {

@@ -11,6 +11,10 @@
 //! - [`placement`]: the ECS scheduler's placement rules (fit, ports, constraints, strategies,
 //!   tie-breaking, scale-in choice), used by the simulator *and* the planner.
 //! - [`planner`]: the rebalance planner (targets, moves, lower bound).
+//! - [`view`]: what one run reads once (snapshot, groups, metrics) and decides from.
+//! - [`jobs`]: recovery, spot-fallback, autoscale and rebalance, deciding together from one
+//!   view (`jobs::decide`).
+//! - [`plan`]: the run's plan as data (steps of guarded, awaited actions), and its rendering.
 //! - [`action`]: the actions a plan consists of, each printable in one line.
 //! - [`backend`]: the one IO seam (`Backend`) that the simulator and the AWS adapter implement.
 //! - [`config`]: the validated rebalance configuration and seed 000's environment variables.
@@ -26,9 +30,12 @@ pub mod duration;
 pub mod event;
 pub mod expr;
 pub mod fixtures;
+pub mod jobs;
 pub mod metrics;
 pub mod model;
 pub mod placement;
+pub mod plan;
 pub mod planner;
 pub mod rng;
 pub mod throttle;
+pub mod view;

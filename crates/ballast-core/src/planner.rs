@@ -145,17 +145,16 @@ fn bound(st: &ClusterState, snap: &Snapshot) -> u32 {
 
 /// Plans a rebalance of `snap` under `cfg`. Deterministic: same snapshot, same plan.
 pub fn plan(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
-    plan_inner(snap, cfg, false)
+    plan_with(snap, cfg, &[])
 }
 
-/// The plan's verdict and at least its first step (the executor re-plans from a fresh
-/// snapshot before every step, so planning the rest each time would be wasted on a large
-/// cluster). The summary's counts then describe only the steps planned.
-pub fn plan_next(snap: &Snapshot, cfg: &RebalanceConfig) -> Plan {
-    plan_inner(snap, cfg, true)
+/// As [`plan`], with room kept for `reserve`: tasks waiting to be placed (wanted and not yet
+/// running), placed first where ECS would put them, so that no move takes the room they need.
+pub fn plan_with(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> Plan {
+    plan_inner(snap, cfg, reserve)
 }
 
-fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, first_only: bool) -> Plan {
+fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> Plan {
     let measured = metrics::loads(snap, cfg.measure, cfg.counting);
     let cov_before = metrics::spread(&measured.iter().map(|(_, v)| *v).collect::<Vec<_>>()).cov_percent;
     let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
@@ -190,9 +189,14 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, first_only: bool) -> Plan 
     }
     let (mut st, idx) = ClusterState::from_snapshot(snap);
     p.min_moves = bound(&st, snap);
+    for spec in reserve {
+        if let Some(&i) = st.best_ties(spec).first() {
+            st.place(i, spec);
+        }
+    }
     let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
     match cfg.method {
-        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p, first_only),
+        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Drain => moves::plan_drain(snap, cfg, &mut st, &idx, &mut loads, &mut p),
     }

@@ -555,6 +555,34 @@ impl Backend for SimBackend<'_> {
         Ok(self.sim.snapshot().instances.into_iter().find(|i| i.arn == arn))
     }
 
+    fn service_state(
+        &mut self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ballast_core::plan::ServiceState>, BackendError> {
+        self.call("DescribeServices")?;
+        if cluster != self.sim.sc.cluster {
+            return Err(BackendError::NotFound {
+                operation: "DescribeServices".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        let Some(s) = self.sim.svcs.iter().position(|x| x.name == service) else { return Ok(None) };
+        let live = self.sim.svc_live[s].iter().filter(|&&t| self.sim.tasks[t].state != TState::Stopping).count();
+        for _ in 0..live.div_ceil(100).max(1) {
+            self.call("ListTasks")?;
+        }
+        for _ in 0..live.div_ceil(100) {
+            self.call("DescribeTasks")?;
+        }
+        // As the state is once the calls are answered (they take time).
+        let snap = self.sim.snapshot();
+        Ok(snap.service(service).cloned().map(|svc| ballast_core::plan::ServiceState {
+            tasks: snap.service_tasks(service).cloned().collect(),
+            service: svc,
+        }))
+    }
+
     fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {
         if cluster != self.sim.sc.cluster {
             self.call("ListServices")?;

@@ -28,8 +28,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent, LambdaInvocation};
 use serde_json::{Value, json};
 
 use crate::config_file::{self, ClustersError, Config};
-use crate::runner::{self, Cause, ClusterRun, Jobs};
 use ballast_core::config::{ClusterConfig, SpotFallbackConfig};
+use ballast_core::view::{Jobs, Trigger as Woke};
+use ballast_exec::orchestrate::{self, Cause, ClusterRun, jobs_for};
 
 /// Time kept back from the invocation's deadline for the answer and the metrics.
 pub const DEADLINE_MARGIN: Millis = Millis::secs(5);
@@ -172,18 +173,18 @@ impl Function {
         let calls_before = self.log.counts();
         let budget = deadline - backend.now() - DEADLINE_MARGIN;
         tracing::info!(?trigger, budget_s = budget.as_secs(), "invocation");
-        let spot_only = Jobs { spot_fallback: true, ..Jobs::NONE };
         let mut cause =
-            Cause { holder: Some(crate::lease::holder_id("ballast-lambda", backend.now())), ..Cause::default() };
-        let (clusters, jobs) = match &trigger {
-            Trigger::Scheduled => (self.clusters(&mut backend, cfg.as_ref(), None)?, Jobs::ALL),
+            Cause { holder: Some(ballast_exec::lease::holder_id("ballast-lambda", backend.now())), ..Cause::default() };
+        let clusters = match &trigger {
+            Trigger::Scheduled => self.clusters(&mut backend, cfg.as_ref(), None)?,
             Trigger::Instance { cluster, .. } => {
                 let list = self.clusters(&mut backend, cfg.as_ref(), Some(cluster))?;
                 if list.is_empty() {
                     tracing::info!(cluster = %cluster, "an instance event for a cluster ballast does not manage; ignored");
                     return Ok(json!({"ignored": format!("cluster {cluster} is not configured or tagged")}));
                 }
-                (list, Jobs { rebalance: true, ..Jobs::NONE })
+                cause.trigger = Woke::InstanceJoined;
+                list
             }
             Trigger::SpotShortfall { fleet } => {
                 let list = spot_clusters(cfg.as_ref(), |s| &s.fleet == fleet);
@@ -193,7 +194,8 @@ impl Function {
                         format!("no cluster in the configuration has a spot_fallback section for fleet {fleet}"),
                     ));
                 }
-                (list, spot_only)
+                cause.trigger = Woke::SpotShortfall;
+                list
             }
             Trigger::SpotWarning { ec2_instance_id } => {
                 let list = spot_clusters(cfg.as_ref(), |_| true);
@@ -205,20 +207,21 @@ impl Function {
                         ),
                     ));
                 }
-                cause.spot_warning = Some(ec2_instance_id);
-                (list, spot_only)
+                cause.trigger = Woke::SpotWarning(ec2_instance_id.clone());
+                list
             }
         };
+        let jobs: Jobs = jobs_for(&cause.trigger);
         let end = backend.now() + budget;
         let mut runs = Vec::new();
         let mut errors = Vec::new();
         for (name, c) in &clusters {
             let left = end - backend.now();
-            match runner::run_cluster(&mut backend, name, c, jobs, &cause, false, left, false) {
+            match orchestrate::run_cluster(&mut backend, name, c, jobs, &cause, false, left, false) {
                 Ok(r) => runs.push(r),
                 Err(e) => {
                     tracing::error!(cluster = %name, "{e}");
-                    errors.push(json!({"cluster": name, "error": e}));
+                    errors.push(json!({"cluster": name, "error": e.to_string()}));
                 }
             }
         }
@@ -233,7 +236,7 @@ impl Function {
             ));
         }
         Ok(
-            json!({"clusters": runs.iter().map(|r| r.to_json(true)).collect::<Vec<_>>(), "errors": errors, "api_calls": calls}),
+            json!({"clusters": runs.iter().map(crate::render::run_json).collect::<Vec<_>>(), "errors": errors, "api_calls": calls}),
         )
     }
 
@@ -273,7 +276,8 @@ fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
 /// One CloudWatch Embedded Metric Format line for a cluster's run (namespace `ballast`,
 /// dimension `Cluster`).
 pub fn emf(r: &ClusterRun, api_calls: u64, errors: usize) -> String {
-    let (before, restarts) = r.outcome.as_ref().map_or((0.0, 0), |o| (o.plan.cov_before, o.restarts));
+    let before = r.plan.rebalance.as_ref().map_or(0.0, |p| p.cov_before);
+    let restarts = r.restarts();
     let v = json!({
         "_aws": {
             "Timestamp": ballast_aws::wall_clock().0,

@@ -4,6 +4,8 @@ use ballast_core::metrics::{self, Counting, Measure};
 use ballast_core::model::Snapshot;
 use ballast_core::model::short_id as short;
 use ballast_core::planner::{Mechanism, Plan};
+use ballast_exec::execute::StepResult;
+use ballast_exec::orchestrate::ClusterRun;
 use ballast_sim::report::Report;
 use serde_json::{Value, json};
 
@@ -142,6 +144,77 @@ pub fn report_table(rs: &[Report]) -> String {
             r.tasks_lost,
             r.errors.len()
         ));
+    }
+    out
+}
+
+/// One cluster's run (or dry run) as JSON (docs/json.md): what each job decided and why, the
+/// plan's steps (a dry run) or how each step ended (a run), and the actions sent (or that
+/// would be).
+pub fn run_json(r: &ClusterRun) -> Value {
+    let mut v = json!({
+        "cluster": r.cluster,
+        "dry_run": r.dry_run,
+        "decisions": r.plan.decisions,
+        "rebalance": r.plan.rebalance,
+        "autoscale": r.explained.autoscale,
+        "spot_fallback": r.explained.spot,
+        "actions": r.actions,
+    });
+    match &r.outcome {
+        Some(o) => v["outcome"] = json!(o),
+        None => {
+            v["steps"] = json!(
+                r.plan
+                    .steps
+                    .iter()
+                    .map(|s| json!({"job": s.job, "reason": s.reason, "service": s.service, "moves": s.moves}))
+                    .collect::<Vec<_>>()
+            )
+        }
+    }
+    if let Some(w) = &r.lease_held {
+        v["lease_held"] = json!(w);
+    }
+    if let Some(s) = &r.after {
+        v["status_after"] = status_json(s);
+    }
+    v
+}
+
+/// One cluster's run (or dry run) for humans: each job's decision, the rebalance plan's
+/// moves, then the actions sent (or, in a dry run, that would be) and how each step ended.
+pub fn run_text(r: &ClusterRun) -> String {
+    let mut out = String::new();
+    if let Some(w) = &r.lease_held {
+        out.push_str(&format!("cluster {}: nothing done: {w}\n", r.cluster));
+    }
+    for d in &r.plan.decisions {
+        if d.job == ballast_core::plan::JobKind::Rebalance
+            && let (Some(p), Some(b)) = (&r.plan.rebalance, &r.before)
+        {
+            out.push_str(&plan_text(p, b));
+            continue;
+        }
+        out.push_str(&format!("cluster {}: {}: {}\n", r.cluster, d.job.name(), d.summary));
+        for line in &d.details {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    for d in &r.actions {
+        out.push_str(&format!("  {}{}\n", if d.dry_run { "would: " } else { "" }, d.text));
+    }
+    if let Some(o) = &r.outcome {
+        for s in o.steps.iter().filter(|s| s.result != StepResult::Done) {
+            out.push_str(&format!("  {} step {:?}: {}\n", s.job.name(), s.result, s.reason));
+        }
+        if let Some(why) = &o.stopped_early {
+            out.push_str(&format!("  stopped early: {why}\n"));
+        }
+    }
+    if let (Some(s), Some(o)) = (&r.after, &r.outcome) {
+        out.push_str(&format!("{} restart(s) in {} step(s); now:\n", o.restarts, o.steps.len()));
+        out.push_str(&status_text(s));
     }
     out
 }

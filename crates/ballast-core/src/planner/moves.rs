@@ -358,18 +358,12 @@ pub fn plan_services(
     idx: &HashMap<String, usize>,
     loads: &mut Loads,
     p: &mut Plan,
-    first_only: bool,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
     let ti = TaskIndex::new(snap);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for svc in services {
-        // The executor only needs the next step: stop once one step exists whose moves help
-        // the strategy (a neutral step still waits for the whole plan's verdict).
-        if first_only && !p.services.is_empty() && p.services.iter().all(|s| !s.neutral_only) {
-            return;
-        }
         let skip = |p: &mut Plan, reason: String| p.skipped.push(Skip { service: svc.name.clone(), reason });
         let strategy = svc.effective_strategy();
         let Some(levels) = spread_levels(&strategy) else {

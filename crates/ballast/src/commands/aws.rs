@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use crate::cli::{ClusterArgs, Global, IamPolicyArgs, Job, RunArgs};
 use crate::config_file::{self, ClustersError};
 use crate::error::{AppError, Result};
-use crate::runner::{Cause, Jobs};
-use crate::{render, runner};
+use crate::render;
+use ballast_core::view::Jobs;
+use ballast_exec::orchestrate::{self, Cause};
 
 /// The clusters to act on, each with its configuration, and the connection.
 struct Targets {
@@ -112,13 +113,13 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
 
 /// `ballast plan` on AWS: a dry run of the jobs; changes nothing.
 pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
-    execute(a, g, Jobs::ALL, true, Millis::mins(14), false)
+    execute(a, g, Jobs::ALL, true, Millis::mins(14))
 }
 
 /// `ballast run` on AWS.
 pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     let deadline = parse_duration(&a.deadline).map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
-    execute(&a.target, g, jobs(a.job), a.dry_run, deadline, true)
+    execute(&a.target, g, jobs(a.job), a.dry_run, deadline)
 }
 
 /// The jobs `--job` names.
@@ -131,21 +132,22 @@ pub fn jobs(j: Job) -> Jobs {
     }
 }
 
-fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Millis, is_run: bool) -> Result<()> {
+fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Millis) -> Result<()> {
     let mut t = targets(a.cluster.as_deref(), g)?;
     let total = t.clusters.len();
     let end = t.backend.now() + budget;
     let (runs, failed) = each(&mut t, |b, name, cfg| {
         let left = end - b.now();
-        let cause = Cause { holder: Some(crate::lease::holder_id("ballast-cli", b.now())), ..Cause::default() };
-        let r = runner::run_cluster(b, name, cfg, jobs, &cause, dry_run, left, !a.json)?;
+        let cause = Cause { holder: Some(ballast_exec::lease::holder_id("ballast-cli", b.now())), ..Cause::default() };
+        let r =
+            orchestrate::run_cluster(b, name, cfg, jobs, &cause, dry_run, left, !a.json).map_err(|e| e.to_string())?;
         if !a.json {
-            print!("{}", r.to_text());
+            print!("{}", render::run_text(&r));
         }
         Ok(r)
     });
     if a.json {
-        let outs: Vec<Value> = runs.iter().map(|r| r.to_json(is_run)).collect();
+        let outs: Vec<Value> = runs.iter().map(render::run_json).collect();
         let v = json!({"clusters": outs, "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }

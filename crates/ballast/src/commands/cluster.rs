@@ -7,10 +7,13 @@ use ballast_sim::backend::SimBackend;
 use ballast_sim::{Scenario, Sim};
 use serde_json::json;
 
+use ballast_core::view::Jobs;
+use ballast_exec::orchestrate::{self, Cause};
+use ballast_exec::policies;
+
 use crate::cli::{ClusterArgs, Global, RunArgs};
 use crate::error::{AppError, Result};
-use crate::runner::{self, Cause, Jobs};
-use crate::{policies, render};
+use crate::render;
 
 struct Target {
     sc: Scenario,
@@ -64,14 +67,22 @@ pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
     let mut t = target(a, g)?;
     let cluster = t.sc.cluster.clone();
     let mut be = SimBackend::new(&mut t.sim, None).paced(ballast_core::throttle::DEFAULT_SHARE);
-    let r =
-        runner::run_cluster(&mut be, &cluster, &t.cfg, Jobs::ALL, &Cause::default(), true, policies::RUN_BUDGET, true)
-            .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
+    let r = orchestrate::run_cluster(
+        &mut be,
+        &cluster,
+        &t.cfg,
+        Jobs::ALL,
+        &Cause::default(),
+        true,
+        policies::RUN_BUDGET,
+        true,
+    )
+    .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
     if a.json {
-        let v = json!({"clusters": [r.to_json(false)]});
+        let v = json!({"clusters": [render::run_json(&r)]});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
-        print!("{}", r.to_text());
+        print!("{}", render::run_text(&r));
     }
     Ok(())
 }
@@ -86,17 +97,21 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     let r = {
         let mut be = SimBackend::new(&mut t.sim, None).paced(ballast_core::throttle::DEFAULT_SHARE);
         let jobs = super::aws::jobs(a.job);
-        runner::run_cluster(&mut be, &cluster, &t.cfg, jobs, &Cause::default(), a.dry_run, deadline, true)
+        let cause = Cause {
+            holder: Some(ballast_exec::lease::holder_id("ballast-cli", ballast_core::backend::Backend::now(&be))),
+            ..Cause::default()
+        };
+        orchestrate::run_cluster(&mut be, &cluster, &t.cfg, jobs, &cause, a.dry_run, deadline, true)
             .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?
     };
     let after = t.sim.snapshot();
     if a.target.json {
-        let mut v = r.to_json(true);
+        let mut v = render::run_json(&r);
         v["status_after"] = render::status_json(&after);
         println!("{}", serde_json::to_string_pretty(&json!({"clusters": [v]})).expect("json"));
         return Ok(());
     }
-    print!("{}", r.to_text());
+    print!("{}", render::run_text(&r));
     if a.dry_run {
         println!("(dry run: nothing was sent; {} simulated)", t.sim.now - started);
     } else {

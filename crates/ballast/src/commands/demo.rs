@@ -4,9 +4,9 @@
 use ballast_core::planner;
 use ballast_sim::{Scenario, Sim};
 
-use crate::baselines::PolicySpec;
 use crate::error::{AppError, Result};
 use crate::render;
+use ballast_exec::baselines::PolicySpec;
 
 /// The bundled scenario.
 pub const DEMO: &str = include_str!("../../../../scenarios/demo.yaml");

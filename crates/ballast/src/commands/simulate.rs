@@ -5,10 +5,11 @@ use std::io::{IsTerminal, Write};
 use ballast_core::config::ClusterConfig;
 use ballast_sim::{Outcome, RunOptions, Scenario, simulate};
 
-use crate::baselines::PolicySpec;
 use crate::cli::SimulateArgs;
 use crate::error::{AppError, Result};
-use crate::{html, policies, render};
+use crate::{html, render};
+use ballast_exec::baselines::PolicySpec;
+use ballast_exec::policies;
 
 /// Parses `--policy`: each entry a policy spec (`NAME[:key=value]*`), checked by building it.
 pub fn policy_list(text: &str, cfg: &ClusterConfig) -> Result<Vec<PolicySpec>> {
@@ -188,7 +189,7 @@ pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()
         }
         let snap = out.sim.snapshot();
         for s in &snap.services {
-            if s.tags.contains_key(crate::jobs::rebalance::SURGE_TAG) {
+            if s.tags.contains_key(ballast_core::jobs::SURGE_TAG) {
                 problems.push(format!("{} still carries the surge tag", s.name));
             }
         }

@@ -10,8 +10,8 @@ use ballast_sim::variants::{VariantInfo, variant};
 use ballast_sim::{RunOptions, Scenario, simulate};
 use serde_json::{Value, json};
 
-use crate::baselines::PolicySpec;
-use crate::policies;
+use ballast_exec::baselines::PolicySpec;
+use ballast_exec::policies;
 
 /// Which way a figure is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,7 +62,7 @@ fn status_plan_and_run_on_the_simulator() {
     let o = ballast(&["plan", "--backend", "sim", "--scenario", s, "--at", "13m", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["clusters"][0]["plan"]["verdict"], "act");
+    assert_eq!(v["clusters"][0]["rebalance"]["verdict"], "act");
     assert!(!v["clusters"][0]["actions"].as_array().unwrap().is_empty());
 
     let o = ballast(&["run", "--backend", "sim", "--scenario", s, "--at", "13m", "--dry-run", "--json"]);
@@ -81,7 +81,7 @@ fn status_plan_and_run_on_the_simulator() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["clusters"][0]["status_after"]["cov_percent"]["count"].as_f64().unwrap() <= 25.0, "{v}");
     let restarts = v["clusters"][0]["outcome"]["restarts"].as_u64().unwrap();
-    let bound = v["clusters"][0]["plan"]["min_moves"].as_u64().unwrap();
+    let bound = v["clusters"][0]["rebalance"]["min_moves"].as_u64().unwrap();
     assert!(bound > 0 && restarts >= bound && restarts <= 2 * bound, "{restarts} restarts, bound {bound}");
 }
 

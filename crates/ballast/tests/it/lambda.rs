@@ -354,8 +354,8 @@ fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
     let fleet = answers.iter().find(|a| a.id == "fleet").unwrap();
     assert_eq!(fleet.kind, "response", "{fleet:?}");
     let c = &fleet.body["clusters"][0];
-    assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("scaled od-backup out"), "{c}");
-    assert!(c.get("plan").is_none(), "a Spot event runs spot-fallback only: {c}");
+    assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("scale od-backup out"), "{c}");
+    assert!(c["rebalance"].is_null() && c["autoscale"].is_null(), "a Spot event runs spot-fallback only: {c}");
     assert_eq!(m.truth("group:od-backup")["desired"], 3);
     let other = answers.iter().find(|a| a.id == "other").unwrap();
     assert_eq!(other.body["errorType"], "NonRetryable.NotConfigured", "{other:?}");

@@ -6,7 +6,5 @@ mod cli;
 mod contract;
 mod fuzz;
 mod lambda;
-mod overlap;
 mod own;
-mod props;
 mod support;

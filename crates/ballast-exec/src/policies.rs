@@ -15,8 +15,9 @@ use crate::baselines::redeploy_on_join::RedeployOnJoin;
 use crate::baselines::spot_pending::SpotPending;
 use crate::baselines::{PolicySpec, Tunable};
 
-use crate::exec::{Exec, ExecError};
-use crate::jobs::{autoscale, rebalance, spot};
+use crate::exec::ExecError;
+use crate::orchestrate::{Cause, jobs_for, run_cluster};
+use ballast_core::view::Trigger;
 
 /// How long one run may take (a Lambda function's 15 minutes, less a margin).
 pub const RUN_BUDGET: Millis = Millis::mins(14);
@@ -25,9 +26,11 @@ pub const RUN_BUDGET: Millis = Millis::mins(14);
 pub const NAMES: [&str; 7] =
     ["ballast", "none", "drain-cov", "redeploy-on-join", "spot-pending", "ecs-autoscale", "capacity-provider"];
 
-/// ballast's own policy: the configured jobs on every scheduled run, the rebalance job on
-/// every join, the spot-fallback job on every Spot interruption warning. Every acting run
-/// takes the cluster's run lease, as on AWS.
+/// ballast's own policy: the run the CLI and the Lambda function make
+/// ([`crate::orchestrate::run_cluster`]), on the triggers the Lambda function gets: every
+/// scheduled run, every instance join, every Spot interruption warning
+/// ([`crate::orchestrate::jobs_for`] says which jobs each runs). Every acting run takes the
+/// cluster's run lease, as on AWS.
 pub struct Ballast {
     cfg: ClusterConfig,
     last_run: Option<Millis>,
@@ -36,15 +39,6 @@ pub struct Ballast {
     runs: u64,
     /// One line per run that did something.
     pub log: Vec<String>,
-}
-
-fn ok_unless_backend(r: Result<(), ExecError>) -> Result<(), BackendError> {
-    match r {
-        Err(ExecError::Backend(e)) => Err(e),
-        // A deadline ends the run cleanly; a lease held by another controller means that
-        // one is acting.
-        Ok(()) | Err(ExecError::Deadline(_) | ExecError::LeaseHeld(_)) => Ok(()),
-    }
 }
 
 impl Ballast {
@@ -63,83 +57,33 @@ impl Ballast {
         Ballast { cfg, last_run: None, holder: None, runs: 0, log: vec![] }
     }
 
-    fn spot(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), ExecError> {
-        let Some(cfg) = &self.cfg.spot_fallback else { return Ok(()) };
-        let at = ex.now();
-        let o = spot::run(ex, cfg, warning)?;
-        if !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
-            || o.decision.starts_with("scaled")
-        {
-            self.log.push(format!("{at} ({why}): spot-fallback: {}", o.decision));
-        }
-        Ok(())
-    }
-
-    fn autoscale(&mut self, ex: &mut Exec, why: &str) -> Result<(), ExecError> {
-        let Some(cfg) = &self.cfg.autoscale else { return Ok(()) };
-        let at = ex.now();
-        let o = autoscale::run(ex, cfg)?;
-        for d in o.services.iter().filter(|d| d.new_desired != d.desired) {
-            self.log
-                .push(format!("{at} ({why}): autoscale {}: {} -> {}: {}", d.service, d.desired, d.new_desired, d.why));
-        }
-        if o.new_group_desired != o.group_desired
-            || !(o.drained.is_empty() && o.terminated.is_empty() && o.returned.is_empty())
-        {
-            self.log.push(format!("{at} ({why}): autoscale instances: {}", o.decision));
-        }
-        Ok(())
-    }
-
-    fn jobs(&mut self, ex: &mut Exec, why: &str, warning: Option<&str>) -> Result<(), ExecError> {
-        let at = ex.now();
-        self.spot(ex, why, warning)?;
-        if warning.is_some() {
-            return Ok(());
-        }
-        // Autoscale runs on the schedule (its metrics and cooldowns are per period), not on
-        // every instance event.
-        if why == "scheduled" {
-            self.autoscale(ex, why)?;
-        }
-        if !self.cfg.rebalance.enabled {
-            return Ok(());
-        }
-        let o = rebalance::run(ex, &self.cfg.rebalance)?;
-        if o.restarts > 0 || !o.recovered.is_empty() {
-            self.log
-                .push(format!("{at} ({why}): {}; {} restart(s) in {} step(s)", o.plan.summary, o.restarts, o.steps));
-        }
-        Ok(())
-    }
-
-    /// One run: the jobs under the run lease, which is given back at the end.
-    pub fn run_once(
-        &mut self,
-        b: &mut dyn Backend,
-        cluster: &str,
-        why: &str,
-        warning: Option<&str>,
-    ) -> Result<(), BackendError> {
+    /// One run, as a process of its own: a holder id of its own (a crashed run's lease blocks
+    /// the next one until it expires, as on AWS).
+    pub fn run_once(&mut self, b: &mut dyn Backend, cluster: &str, trigger: Trigger) -> Result<(), BackendError> {
         self.last_run = Some(b.now());
-        // Each run is a process of its own, with a holder id of its own (a crashed run's lease
-        // blocks the next one until it expires, as on AWS).
         self.runs += 1;
-        let mut ex = Exec::new(b, cluster, false, RUN_BUDGET);
-        if let Some(h) = &self.holder {
-            ex = ex.with_lease(format!("{h}-{}", self.runs));
+        let at = b.now();
+        let cause = Cause { holder: self.holder.as_ref().map(|h| format!("{h}-{}", self.runs)), trigger };
+        let jobs = jobs_for(&cause.trigger);
+        match run_cluster(b, cluster, &self.cfg, jobs, &cause, false, RUN_BUDGET, false) {
+            Ok(r) => {
+                if let Some(o) = &r.outcome
+                    && !o.steps.is_empty()
+                {
+                    self.log.push(format!(
+                        "{at} ({:?}): {} step(s), {} restart(s)",
+                        cause.trigger,
+                        o.steps.len(),
+                        o.restarts
+                    ));
+                }
+                Ok(())
+            }
+            Err(ExecError::Backend(e)) => Err(e),
+            // A deadline ends the run cleanly; a lease held by another controller means that
+            // one is acting.
+            Err(ExecError::Deadline(_) | ExecError::LeaseHeld(_)) => Ok(()),
         }
-        let r = self.jobs(&mut ex, why, warning);
-        if matches!(&r, Err(e) if e.is_crash()) {
-            return ok_unless_backend(r);
-        }
-        let released = ex.release_lease();
-        ok_unless_backend(r)?;
-        ok_unless_backend(released)
-    }
-
-    fn run(&mut self, b: &mut dyn Backend, cluster: &str, why: &str) -> Result<(), BackendError> {
-        self.run_once(b, cluster, why, None)
     }
 }
 
@@ -150,7 +94,7 @@ impl Controller for Ballast {
     }
 
     fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
-        self.run(b, cluster, "scheduled")
+        self.run_once(b, cluster, Trigger::Scheduled)
     }
 
     fn on_instance_event(
@@ -162,13 +106,13 @@ impl Controller for Ballast {
         // A join triggers one evaluation; a burst of joins at one instant triggers one run,
         // since that run saw them all.
         if ev.is_join() && self.last_run.is_none_or(|t| ev.time > t) {
-            return self.run(b, cluster, "instance joined");
+            return self.run_once(b, cluster, Trigger::InstanceJoined);
         }
         Ok(())
     }
 
     fn on_spot_warning(&mut self, b: &mut dyn Backend, cluster: &str, id: &str) -> Result<(), BackendError> {
-        self.run_once(b, cluster, "Spot interruption warning", Some(id))
+        self.run_once(b, cluster, Trigger::SpotWarning(id.to_string()))
     }
 }
 

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use ballast::policies::Ballast;
 use ballast_core::action::Action;
 use ballast_core::backend::{Backend, BackendError};
 use ballast_core::config::{EnvSettings, validate_cluster};
 use ballast_core::duration::Millis;
+use ballast_exec::policies::Ballast;
 use ballast_sim::backend::SimBackend;
 use ballast_sim::{Scenario, Sim};
 
@@ -34,7 +34,7 @@ impl Hooks for Second {
             && let Some(mut second) = self.second.take()
         {
             let mut tap = Tap::new(inner, Record);
-            second.run_once(&mut tap, "new-instance-joins", "overlapping run", None)?;
+            second.run_once(&mut tap, "new-instance-joins", ballast_core::view::Trigger::Scheduled)?;
             self.second_applied = Some(tap.applied);
         }
         Ok(())
@@ -54,7 +54,7 @@ fn overlap(with_lease: bool) -> (usize, Vec<String>, BTreeMap<String, String>) {
     let mut first = make("lambda");
     let mut be = SimBackend::new(&mut sim, None);
     let mut tap = Tap::new(&mut be, Second { acted: 0, second: Some(make("cli")), second_applied: None });
-    first.run_once(&mut tap, &sc.cluster, "scheduled", None).unwrap();
+    first.run_once(&mut tap, &sc.cluster, ballast_core::view::Trigger::Scheduled).unwrap();
     let second = tap.hooks.second_applied.take().expect("the second run happened inside the first");
     let second: Vec<String> = second.iter().map(ToString::to_string).collect();
     let first_applied = tap.applied.len();
@@ -67,7 +67,7 @@ fn a_run_that_starts_while_another_acts_changes_nothing() {
     let (first, second, tags) = overlap(true);
     assert!(first > 3, "the first run acted ({first} calls)");
     assert!(second.is_empty(), "the overlapping run changed {second:?}");
-    assert!(!tags.contains_key(ballast::lease::TAG), "the lease was given back: {tags:?}");
+    assert!(!tags.contains_key(ballast_exec::lease::TAG), "the lease was given back: {tags:?}");
 }
 
 #[test]

@@ -1,43 +1,45 @@
-//! The autoscale job (seed 003, ecs-autoscale, done safely; docs/autoscale.md): scale each
-//! configured service by its rules, then size the cluster's Auto Scaling group so that every
-//! wanted task fits with the buffer to spare.
+//! The autoscale job (seed 003, ecs-autoscale, done safely; docs/autoscale.md) as a pure
+//! decision: scale each configured service by its rules, then size the cluster's Auto Scaling
+//! group so that every wanted task fits with the buffer to spare.
 //!
-//! Each run:
-//! 1. **Metrics**: every CloudWatch source in one GetMetricData, every distinct HTTP source in
-//!    one request (5 s, 1 MiB, only a JSON number counts). Anything that fails is *unknown*.
-//! 2. **Services**, in name order: the first rule whose value is known and within its bounds
-//!    wins; new desired = clamp(desired + action, min, max) — the base is the desired count,
-//!    never the running count. A rule with an unknown value does nothing, and no scale-in rule
-//!    fires after one (an unknown never shrinks a service). Cooldowns, kept in the service tag
-//!    `ballast:autoscaled` (`out@<ms>` / `in@<ms>`, written before the change so that a crash
-//!    can never scale twice): no scale-out within [`SCALE_OUT_COOLDOWN`] of a scale-out, no
-//!    scale-in within [`SCALE_IN_COOLDOWN`] of any scaling. A DAEMON service is refused.
-//! 3. **Instances**: the tasks still wanted (desired less those live on ACTIVE instances, for
-//!    every replica service) are placed with the core's placement model (strategies,
-//!    constraints, ports) on the ACTIVE instances, then on the group's booting instances, then
-//!    on as many new instances as they need — each new one shaped like the group's registered
-//!    instances (AZs round-robin) — and the buffer must fit as one more task. Scale-out sets the
-//!    group's desired capacity to cover them, taking back this job's own drains first.
-//! 4. **Consolidation** (nothing wanted, nothing booting, the group's youngest instance at
-//!    least [`SCALE_IN_COOLDOWN`] old): the least-reserved ACTIVE members whose every service
-//!    task (and the buffer) fits on the rest are marked (`ballast.drained-by=ballast-autoscale`)
-//!    and drained; ECS moves their tasks within each service's health budget. A later run
-//!    terminates a marked instance with a decrement once no task is left. An instance with a
-//!    standalone task is never chosen (its task would be killed), and one someone else drained
-//!    is never touched. The group's min and max are respected; they are changed only when the
-//!    configuration sets both.
+//! - **Services**, in name order: the first rule whose value is known and within its bounds
+//!   wins; new desired = clamp(desired + action, min, max) — the base is the desired count,
+//!   never the running count. A rule with an unknown value does nothing, and no scale-in rule
+//!   fires after one (an unknown never shrinks a service). Cooldowns, kept in the service tag
+//!   `ballast:autoscaled` (`out@<ms>` / `in@<ms>`, written before the change so that a crash
+//!   can never scale twice): no scale-out within [`SCALE_OUT_COOLDOWN`] of a scale-out, no
+//!   scale-in within [`SCALE_IN_COOLDOWN`] of any scaling. A DAEMON service is refused.
+//! - **Instances**: the tasks still wanted (desired less those live on ACTIVE instances, for
+//!   every replica service, with the new desired counts) are placed with the core's placement
+//!   model on the ACTIVE instances, then on the instances still booting (this group's and any
+//!   other job's), then on as many new instances as they need — each shaped like the group's
+//!   registered instances — and the buffer must fit as one more task. Scale-out sets the
+//!   group's desired capacity to cover them, taking back this job's own drains first.
+//! - **Consolidation** (nothing wanted, nothing booting, the group's youngest instance at
+//!   least [`SCALE_IN_COOLDOWN`] old): the instances to keep are chosen first — the least
+//!   loaded members go while every task on them (and the buffer) fits on the rest, never an
+//!   instance that would receive a task of another one leaving, so each task moves once — and
+//!   all the others are marked (`ballast.drained-by=ballast-autoscale`) and drained at once,
+//!   so ECS places their tasks only on instances that stay. A later run terminates a marked
+//!   instance with a decrement once no task is left. An instance with a standalone task is
+//!   never chosen (its task would be killed), and one someone else drained is never touched.
+//!   The group's min and max are respected; they are changed only when the configuration
+//!   sets both.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballast_core::action::Action;
-use ballast_core::autoscale::{AutoscaleConfig, ServiceScaling, Source, extract_field, redact_url};
-use ballast_core::backend::{BackendError, GroupInfo, HttpRequest, Lifecycle, MetricQuery};
-use ballast_core::duration::Millis;
-use ballast_core::model::{ContainerInstance, InstanceStatus, Snapshot, attr};
-use ballast_core::placement::{ClusterState, Node, TaskSpec};
 use serde::Serialize;
 
-use crate::exec::{Exec, ExecError};
+use crate::action::Action;
+use crate::autoscale::{AutoscaleConfig, ServiceScaling, Source, extract_field};
+use crate::backend::{GroupInfo, Lifecycle};
+use crate::duration::Millis;
+use crate::model::{ContainerInstance, InstanceStatus, Snapshot, attr};
+use crate::placement::{ClusterState, Node, TaskSpec};
+use crate::plan::{Act, Guard, JobKind, Step};
+use crate::view::{View, http_request};
+
+use super::is_member;
 
 /// The mark on an instance this job drains to scale in.
 pub const SCALE_IN: &str = "ballast-autoscale";
@@ -48,132 +50,74 @@ pub const SCALE_OUT_COOLDOWN: Millis = Millis::mins(3);
 /// No scale-in of a service within this of its last scaling; no instance scale-in within
 /// this of the group's youngest instance registering.
 pub const SCALE_IN_COOLDOWN: Millis = Millis::mins(10);
-/// At most this share of the group's instances is drained by one run (at least one).
-const DRAIN_SHARE: f64 = 0.25;
 
-/// What one service's scaling did.
-#[derive(Debug, Clone, Serialize)]
+/// What one service's scaling decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceDecision {
     /// Service name.
     pub service: String,
     /// Desired before.
     pub desired: u32,
-    /// Desired after (equal when nothing changed).
+    /// Desired after (equal when nothing changes).
     pub new_desired: u32,
     /// Why, in one line.
     pub why: String,
 }
 
-/// What one run did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct AutoscaleOutcome {
+/// What the job decided.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AutoscaleDecision {
     /// Each configured service.
     pub services: Vec<ServiceDecision>,
     /// Configured services the job refuses (DAEMON, or not in the cluster).
     pub refused: Vec<String>,
     /// Metric values read, by `service.alias` (`None`: unknown).
     pub metrics: BTreeMap<String, Option<f64>>,
-    /// Tasks wanted and not placed on ACTIVE instances when the run started.
+    /// Tasks wanted and not placed on ACTIVE instances.
     pub waiting_tasks: u32,
     /// The group's desired capacity before.
     pub group_desired: u32,
-    /// The group's desired capacity after.
+    /// The group's desired capacity after the plan.
     pub new_group_desired: u32,
     /// What the instance scaling decided, in one line.
     pub decision: String,
-    /// EC2 ids drained to scale in.
-    pub drained: Vec<String>,
-    /// EC2 ids terminated (drained and empty).
-    pub terminated: Vec<String>,
+    /// EC2 ids to drain (consolidation).
+    pub drain: Vec<String>,
+    /// EC2 ids to terminate (drained and empty).
+    pub terminate: Vec<String>,
     /// EC2 ids taken back from a scale-in drain.
-    pub returned: Vec<String>,
+    pub take_back: Vec<String>,
 }
 
-/// Reads every metric the configuration names: `service → alias → value`.
-pub fn read_metrics(
-    ex: &mut Exec,
-    cfg: &AutoscaleConfig,
-) -> Result<BTreeMap<String, BTreeMap<String, Option<f64>>>, ExecError> {
-    let mut queries: Vec<MetricQuery> = Vec::new();
-    let mut requests: BTreeSet<HttpRequest> = BTreeSet::new();
-    for s in cfg.services.values() {
-        for src in s.metrics.values() {
-            match src {
-                Source::CloudWatch(q) if !queries.contains(q) => queries.push(q.clone()),
-                Source::CloudWatch(_) => {}
-                Source::Http { .. } => {
-                    requests.insert(request(src));
-                }
-            }
-        }
-    }
-    let cw: Vec<Option<f64>> = if queries.is_empty() {
-        vec![]
-    } else {
-        match ex.metrics(&queries) {
-            Ok(v) => v,
-            Err(ExecError::Backend(e)) if e != BackendError::Crashed => {
-                tracing::warn!(error = %e, "CloudWatch metrics unknown this run");
-                vec![None; queries.len()]
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let mut bodies: BTreeMap<HttpRequest, Option<Vec<u8>>> = BTreeMap::new();
-    for r in requests {
-        let body = match ex.http(&r) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                tracing::warn!(url = %redact_url(&r.url), error = %e, "HTTP metric unknown this run");
-                None
-            }
-        };
-        bodies.insert(r, body);
-    }
+/// Every metric value of the configuration from the view: `service → alias → value`.
+pub fn metric_values(view: &View, cfg: &AutoscaleConfig) -> BTreeMap<String, BTreeMap<String, Option<f64>>> {
     let mut out = BTreeMap::new();
     for (name, s) in &cfg.services {
         let mut vals = BTreeMap::new();
         for (alias, src) in &s.metrics {
             let v = match src {
-                Source::CloudWatch(q) => queries.iter().position(|x| x == q).and_then(|i| cw[i]),
-                Source::Http { field, url, .. } => match bodies.get(&request(src)).and_then(Option::as_ref) {
-                    Some(b) => match extract_field(b, field) {
-                        Ok(v) => Some(v),
-                        Err(e) => {
-                            tracing::warn!(url = %redact_url(url), service = %name, alias = %alias, "HTTP metric unknown: {e}");
-                            None
-                        }
-                    },
-                    None => None,
+                Source::CloudWatch(q) => view.metric(q),
+                Source::Http { field, .. } => match http_request(src).and_then(|r| view.http.get(&r)) {
+                    Some(Ok(body)) => extract_field(body, field).ok(),
+                    _ => None,
                 },
             };
             vals.insert(alias.clone(), v);
         }
         out.insert(name.clone(), vals);
     }
-    Ok(out)
-}
-
-fn request(src: &Source) -> HttpRequest {
-    match src {
-        Source::Http { url, post, payload, .. } => HttpRequest {
-            url: url.clone(),
-            post: post
-                .then(|| payload.as_ref().map_or(String::new(), |p| serde_json::to_string(p).unwrap_or_default())),
-        },
-        Source::CloudWatch(_) => unreachable!("only HTTP sources make requests"),
-    }
+    out
 }
 
 /// The last scaling recorded on a service: (scaled out?, when).
-fn last_scaled(tags: &BTreeMap<String, String>) -> Option<(bool, Millis)> {
+pub fn last_scaled(tags: &BTreeMap<String, String>) -> Option<(bool, Millis)> {
     let v = tags.get(SCALED_TAG)?;
     let (dir, at) = v.split_once('@')?;
     Some((dir == "out", Millis(at.parse().ok()?)))
 }
 
 /// Decides one service's new desired count.
-fn decide(
+pub fn decide_service(
     name: &str,
     s: &ServiceScaling,
     desired: u32,
@@ -221,17 +165,59 @@ fn decide(
     ServiceDecision { service: name.into(), desired, new_desired: target, why }
 }
 
+/// The services' decisions and their steps; records metrics and refusals in `out`.
+pub fn services(view: &View, cfg: &AutoscaleConfig, out: &mut AutoscaleDecision) -> Vec<Step> {
+    let snap = &view.snapshot;
+    let values = metric_values(view, cfg);
+    let mut steps = Vec::new();
+    for (name, s) in &cfg.services {
+        let Some(svc) = snap.service(name) else {
+            out.refused.push(format!("{name}: no such service in the cluster"));
+            continue;
+        };
+        if svc.daemon {
+            out.refused.push(format!(
+                "{name}: a DAEMON service runs one task per instance and has no desired count to scale; \
+                 remove it from the autoscale definition"
+            ));
+            continue;
+        }
+        let vals = values.get(name).cloned().unwrap_or_default();
+        for (a, v) in &vals {
+            out.metrics.insert(format!("{name}.{a}"), *v);
+        }
+        let d = decide_service(name, s, svc.desired, &vals, last_scaled(&svc.tags), snap.taken_at);
+        if d.new_desired != d.desired {
+            let dir = if d.new_desired > d.desired { "out" } else { "in" };
+            steps.push(Step::one(
+                JobKind::Autoscale,
+                format!("{name}: {} → {}: {}", d.desired, d.new_desired, d.why),
+                Guard::ServiceDesired { service: name.clone(), desired: d.desired },
+                vec![
+                    Act::send(Action::TagService {
+                        service: name.clone(),
+                        key: SCALED_TAG.into(),
+                        value: format!("{dir}@{}", snap.taken_at.0),
+                    }),
+                    Act::send(Action::SetServiceDesired {
+                        service: name.clone(),
+                        desired: d.new_desired,
+                        reason: format!("ballast autoscale: {}", d.why),
+                    }),
+                ],
+            ));
+        }
+        out.services.push(d);
+    }
+    steps
+}
+
 fn tasks_on(snap: &Snapshot, arn: &str) -> usize {
     snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == arn).count()
 }
 
 fn has_standalone(snap: &Snapshot, arn: &str) -> bool {
     snap.tasks.iter().any(|t| t.is_live() && t.instance_arn == arn && t.service.is_none())
-}
-
-/// Whether the container instance is one of the group's.
-pub fn is_member(g: &GroupInfo, i: &ContainerInstance) -> bool {
-    g.instances.iter().any(|m| m.ec2_instance_id == i.ec2_instance_id)
 }
 
 /// The shape of a new instance of the group: a registered member's size and attributes
@@ -271,7 +257,7 @@ fn add_virtual(st: &mut ClusterState, t: &ContainerInstance, az: &str, daemons: 
 }
 
 /// Places one task where ECS would (the best-ranked candidate, first in the stable order).
-fn place_one(st: &mut ClusterState, spec: &TaskSpec) -> bool {
+pub fn place_one(st: &mut ClusterState, spec: &TaskSpec) -> bool {
     match st.best_ties(spec).first() {
         Some(&i) => {
             st.place(i, spec);
@@ -297,8 +283,8 @@ fn buffer_fits(st: &ClusterState, buffer: &Option<TaskSpec>) -> bool {
     buffer.as_ref().is_none_or(|b| !st.candidates(b).is_empty())
 }
 
-/// The tasks each replica service still wants placed: desired less those live on ACTIVE
-/// instances (those on DRAINING ones are being replaced), largest first.
+/// The tasks each replica service still wants placed: desired (`desired` overrides it) less
+/// those live on ACTIVE instances (those on DRAINING ones are being replaced), largest first.
 pub fn wanted(snap: &Snapshot, desired: &BTreeMap<String, u32>) -> Vec<TaskSpec> {
     let active: BTreeSet<&str> =
         snap.instances.iter().filter(|i| i.status == InstanceStatus::Active).map(|i| i.arn.as_str()).collect();
@@ -314,10 +300,11 @@ pub fn wanted(snap: &Snapshot, desired: &BTreeMap<String, u32>) -> Vec<TaskSpec>
 }
 
 /// How many new instances the wanted tasks and the buffer need, beyond those booting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Need {
     /// New instances, beyond those booting.
     pub new_instances: u32,
-    /// Tasks no instance of the group's shape can take.
+    /// Tasks no instance of the group's shape can take (or no room is left for).
     pub incompatible: u32,
 }
 
@@ -370,73 +357,58 @@ pub fn instances_needed(
     Need { new_instances: added - booting, incompatible }
 }
 
-/// Runs the job once.
-pub fn run(ex: &mut Exec, cfg: &AutoscaleConfig) -> Result<AutoscaleOutcome, ExecError> {
-    let snap = ex.snapshot()?;
-    let mut out = AutoscaleOutcome::default();
-    let desired = scale_services(ex, cfg, &snap, &mut out)?;
-    instances(ex, cfg, &snap, &desired, out)
+/// Instances a group has launched that have not registered yet (booting).
+pub fn booting(snap: &Snapshot, g: &GroupInfo) -> u32 {
+    let registered: BTreeSet<&str> = snap.instances.iter().map(|i| i.ec2_instance_id.as_str()).collect();
+    g.instances
+        .iter()
+        .filter(|m| m.lifecycle != Lifecycle::Leaving && !registered.contains(m.ec2_instance_id.as_str()))
+        .count() as u32
 }
 
-/// Step 2 alone: scales the configured services by their rules; returns the new desired
-/// counts of the services it changed (in a dry run, those it would change).
-pub fn scale_services(
-    ex: &mut Exec,
-    cfg: &AutoscaleConfig,
-    snap: &Snapshot,
-    out: &mut AutoscaleOutcome,
-) -> Result<BTreeMap<String, u32>, ExecError> {
-    let values = read_metrics(ex, cfg)?;
-    let mut desired: BTreeMap<String, u32> = BTreeMap::new();
-    for (name, s) in &cfg.services {
-        let Some(svc) = snap.service(name) else {
-            out.refused.push(format!("{name}: no such service in the cluster"));
-            continue;
-        };
-        if svc.daemon {
-            out.refused.push(format!(
-                "{name}: a DAEMON service runs one task per instance and has no desired count to scale; \
-                 remove it from the autoscale definition"
-            ));
-            tracing::error!(service = %name, "autoscale refuses a DAEMON service");
-            continue;
-        }
-        let vals = values.get(name).cloned().unwrap_or_default();
-        for (a, v) in &vals {
-            out.metrics.insert(format!("{name}.{a}"), *v);
-        }
-        let d = decide(name, s, svc.desired, &vals, last_scaled(&svc.tags), snap.taken_at);
-        if d.new_desired != d.desired {
-            let dir = if d.new_desired > d.desired { "out" } else { "in" };
-            ex.apply(Action::TagService {
-                service: name.clone(),
-                key: SCALED_TAG.into(),
-                value: format!("{dir}@{}", snap.taken_at.0),
-            })?;
-            ex.apply(Action::SetServiceDesired {
-                service: name.clone(),
-                desired: d.new_desired,
-                reason: format!("ballast autoscale: {}", d.why),
-            })?;
-            desired.insert(name.clone(), d.new_desired);
-        }
-        out.services.push(d);
+fn take_back(inst: &ContainerInstance, reason: &str) -> Step {
+    let mut acts = Vec::new();
+    if inst.status == InstanceStatus::Draining {
+        acts.push(Act::send(Action::SetInstanceState {
+            instance_arns: vec![inst.arn.clone()],
+            status: InstanceStatus::Active,
+            reason: reason.into(),
+        }));
     }
-    Ok(desired)
+    acts.push(Act::send(Action::DeleteAttribute { instance_arn: inst.arn.clone(), name: attr::BALLAST_DRAIN.into() }));
+    Step::one(
+        JobKind::Autoscale,
+        format!("{}: {reason}", inst.ec2_instance_id),
+        Guard::InstanceIs { arn: inst.arn.clone(), status: inst.status },
+        acts,
+    )
 }
 
-fn instances(
-    ex: &mut Exec,
+/// The instance half of the job: `desired` are the services' desired counts after this run
+/// (`other_booting`: instances other jobs are adding, which take waiting tasks too).
+pub fn instances(
+    view: &View,
     cfg: &AutoscaleConfig,
-    snap: &Snapshot,
     desired: &BTreeMap<String, u32>,
-    mut out: AutoscaleOutcome,
-) -> Result<AutoscaleOutcome, ExecError> {
-    let mut g = ex.group(&cfg.group)?;
+    other_booting: u32,
+    out: &mut AutoscaleDecision,
+) -> Vec<Step> {
+    let snap = &view.snapshot;
+    let mut steps = Vec::new();
+    let Some(g0) = view.groups.get(&cfg.group) else {
+        out.decision = format!("the Auto Scaling group {} was not found; instances left as they are", cfg.group);
+        return steps;
+    };
+    let mut g = g0.clone();
     if let Some((lo, hi)) = cfg.group_limits
         && (g.min, g.max) != (lo, hi)
     {
-        ex.apply(Action::SetGroupLimits { group: g.name.clone(), min: lo, max: hi })?;
+        steps.push(Step::one(
+            JobKind::Autoscale,
+            format!("{}: minimum and maximum as configured ({lo}, {hi})", g.name),
+            Guard::Always,
+            vec![Act::send(Action::SetGroupLimits { group: g.name.clone(), min: lo, max: hi })],
+        ));
         g.min = lo;
         g.max = hi;
         g.desired = g.desired.clamp(lo, hi);
@@ -449,17 +421,26 @@ fn instances(
     for inst in snap.instances.iter().filter(|i| i.attr(attr::BALLAST_DRAIN) == Some(SCALE_IN) && is_member(&g, i)) {
         let give_back = inst.status == InstanceStatus::Active || has_standalone(snap, &inst.arn);
         if !give_back && tasks_on(snap, &inst.arn) == 0 && group_desired > g.min {
-            ex.apply(Action::TerminateInstance {
-                ec2_instance_id: inst.ec2_instance_id.clone(),
-                decrement: true,
-                reason: "ballast autoscale: scale-in; drained and empty".into(),
-            })?;
+            steps.push(Step::one(
+                JobKind::Autoscale,
+                format!("terminate {}: drained and empty", inst.ec2_instance_id),
+                Guard::all(vec![
+                    Guard::InstanceIs { arn: inst.arn.clone(), status: InstanceStatus::Draining },
+                    Guard::InstanceEmpty { arn: inst.arn.clone() },
+                ]),
+                vec![Act::send(Action::TerminateInstance {
+                    ec2_instance_id: inst.ec2_instance_id.clone(),
+                    decrement: true,
+                    reason: "ballast autoscale: scale-in; drained and empty".into(),
+                })],
+            ));
             group_desired -= 1;
-            out.terminated.push(inst.ec2_instance_id.clone());
+            out.terminate.push(inst.ec2_instance_id.clone());
         } else if give_back || group_desired <= g.min {
             // Marked but never drained (a run stopped between the two calls), holding a
             // standalone task that would be killed, or no longer above the group's minimum.
-            give_back_instance(ex, inst, "ballast autoscale: this instance stays", &mut out)?;
+            steps.push(take_back(inst, "ballast autoscale: this instance stays"));
+            out.take_back.push(inst.ec2_instance_id.clone());
         } else {
             in_flight.push(inst);
         }
@@ -468,40 +449,41 @@ fn instances(
     let tasks = wanted(snap, desired);
     out.waiting_tasks = tasks.len() as u32;
     let buffer = buffer_spec(cfg);
-    let registered: BTreeSet<&str> = snap.instances.iter().map(|i| i.ec2_instance_id.as_str()).collect();
-    let booting = g
-        .instances
-        .iter()
-        .filter(|m| m.lifecycle != Lifecycle::Leaving && !registered.contains(m.ec2_instance_id.as_str()))
-        .count() as u32;
+    let boot = booting(snap, &g) + other_booting;
     let room = g.max.saturating_sub(group_desired);
-    let need = instances_needed(snap, &g, &tasks, &buffer, booting, room + in_flight.len() as u32);
+    let need = instances_needed(snap, &g, &tasks, &buffer, boot, room + in_flight.len() as u32);
     if need.new_instances > 0 {
         let mut left = need.new_instances;
         for inst in &in_flight {
             if left == 0 {
                 break;
             }
-            give_back_instance(ex, inst, "ballast autoscale: the cluster needs this instance again", &mut out)?;
+            steps.push(take_back(inst, "ballast autoscale: the cluster needs this instance again"));
+            out.take_back.push(inst.ec2_instance_id.clone());
             left -= 1;
         }
         let target = (group_desired + left).min(g.max);
         if target > group_desired {
-            ex.apply(Action::SetGroupDesired {
-                group: g.name.clone(),
-                desired: target,
-                honor_cooldown: false,
-                reason: format!(
-                    "ballast autoscale: {} waiting task(s){} need {} more instance(s)",
-                    tasks.len(),
-                    if buffer.is_some() { " and the buffer" } else { "" },
-                    left
-                ),
-            })?;
-            out.decision = format!("scaled {} out from {group_desired} to {target}", g.name);
+            steps.push(Step::one(
+                JobKind::Autoscale,
+                format!("scale {} out from {group_desired} to {target}", g.name),
+                Guard::GroupDesired { group: g.name.clone(), desired: g.desired },
+                vec![Act::send(Action::SetGroupDesired {
+                    group: g.name.clone(),
+                    desired: target,
+                    honor_cooldown: false,
+                    reason: format!(
+                        "ballast autoscale: {} waiting task(s){} need {} more instance(s)",
+                        tasks.len(),
+                        if buffer.is_some() { " and the buffer" } else { "" },
+                        left
+                    ),
+                })],
+            ));
+            out.decision = format!("scale {} out from {group_desired} to {target}", g.name);
             group_desired = target;
         } else {
-            out.decision = format!("took back {} draining instance(s)", out.returned.len());
+            out.decision = format!("take back {} draining instance(s)", out.take_back.len());
         }
         if need.incompatible > 0 {
             out.decision.push_str(&format!(
@@ -510,33 +492,29 @@ fn instances(
             ));
         }
         out.new_group_desired = group_desired;
-        return Ok(out);
+        return steps;
     }
+    out.new_group_desired = group_desired;
     if need.incompatible > 0 {
         out.decision = format!(
             "{} task(s) cannot be placed: the group is at its max ({}) or no instance of its shape fits them",
             need.incompatible, g.max
         );
-        out.new_group_desired = group_desired;
-        return Ok(out);
+        return steps;
     }
-    if booting > 0 || !tasks.is_empty() {
-        out.decision = format!("{booting} instance(s) booting cover the {} waiting task(s)", tasks.len());
-        out.new_group_desired = group_desired;
-        return Ok(out);
+    if boot > 0 || !tasks.is_empty() {
+        out.decision = format!("{boot} instance(s) booting cover the {} waiting task(s)", tasks.len());
+        return steps;
     }
     // 3. Consolidation.
-    out.new_group_desired = group_desired;
     let youngest = snap.instances.iter().filter(|i| is_member(&g, i)).map(|i| i.registered_at).max();
     if youngest.is_some_and(|y| snap.taken_at - y < SCALE_IN_COOLDOWN) {
         out.decision =
             format!("every task fits; scale-in waits until the group's newest instance is {SCALE_IN_COOLDOWN} old");
-        return Ok(out);
+        return steps;
     }
     let staying = group_desired.saturating_sub(in_flight.len() as u32);
-    let mut may = staying.saturating_sub(g.min);
-    let members = snap.instances.iter().filter(|i| is_member(&g, i)).count();
-    may = may.min(((members as f64 * DRAIN_SHARE).ceil() as u32).max(1));
+    let may = staying.saturating_sub(g.min);
     let chosen = consolidate(snap, &g, &buffer, may);
     if chosen.is_empty() {
         out.decision = if may == 0 {
@@ -544,45 +522,36 @@ fn instances(
         } else {
             "every task fits; no instance's tasks fit on the others".into()
         };
-        return Ok(out);
+        return steps;
     }
-    for inst in chosen {
-        ex.apply(Action::PutAttribute {
-            instance_arn: inst.arn.clone(),
-            name: attr::BALLAST_DRAIN.into(),
-            value: SCALE_IN.into(),
-        })?;
-        ex.apply(Action::SetInstanceState {
-            instance_arns: vec![inst.arn.clone()],
-            status: InstanceStatus::Draining,
-            reason: "ballast autoscale: consolidating; its tasks fit on the other instances".into(),
-        })?;
-        out.drained.push(inst.ec2_instance_id.clone());
+    for inst in &chosen {
+        steps.push(Step::one(
+            JobKind::Autoscale,
+            format!("drain {}: its tasks fit on the instances that stay", inst.ec2_instance_id),
+            Guard::InstanceIs { arn: inst.arn.clone(), status: InstanceStatus::Active },
+            vec![
+                Act::send(Action::PutAttribute {
+                    instance_arn: inst.arn.clone(),
+                    name: attr::BALLAST_DRAIN.into(),
+                    value: SCALE_IN.into(),
+                }),
+                Act::send(Action::SetInstanceState {
+                    instance_arns: vec![inst.arn.clone()],
+                    status: InstanceStatus::Draining,
+                    reason: "ballast autoscale: consolidating; its tasks fit on the instances that stay".into(),
+                }),
+            ],
+        ));
+        out.drain.push(inst.ec2_instance_id.clone());
     }
-    out.decision = format!("consolidating: draining {} instance(s) whose tasks fit elsewhere", out.drained.len());
-    Ok(out)
+    out.decision = format!("consolidate: drain {} instance(s) whose tasks fit on the others", chosen.len());
+    steps
 }
 
-fn give_back_instance(
-    ex: &mut Exec,
-    inst: &ContainerInstance,
-    reason: &str,
-    out: &mut AutoscaleOutcome,
-) -> Result<(), ExecError> {
-    if inst.status == InstanceStatus::Draining {
-        ex.apply(Action::SetInstanceState {
-            instance_arns: vec![inst.arn.clone()],
-            status: InstanceStatus::Active,
-            reason: reason.into(),
-        })?;
-    }
-    ex.apply(Action::DeleteAttribute { instance_arn: inst.arn.clone(), name: attr::BALLAST_DRAIN.into() })?;
-    out.returned.push(inst.ec2_instance_id.clone());
-    Ok(())
-}
-
-/// Up to `may` ACTIVE members, least reserved first, whose service tasks (and the buffer)
-/// all fit on the instances left, as ECS would place them.
+/// Up to `may` ACTIVE members to give back, the least loaded first, each only when every task
+/// on it that is not a daemon's (and the buffer) fits on the instances that stay, as ECS would
+/// place them, and when no task of an instance already chosen was placed on it (so that every
+/// task moves once).
 fn consolidate<'a>(
     snap: &'a Snapshot,
     g: &GroupInfo,
@@ -607,12 +576,16 @@ fn consolidate<'a>(
         .collect();
     cands.sort_by(|a, b| reserved(a).total_cmp(&reserved(b)).then_with(|| a.ec2_instance_id.cmp(&b.ec2_instance_id)));
     let mut chosen = Vec::new();
+    let mut receiving: BTreeSet<usize> = BTreeSet::new();
     for inst in cands {
         if chosen.len() as u32 >= may {
             break;
         }
-        let mut trial = st.clone();
         let n = idx[&inst.arn];
+        if receiving.contains(&n) {
+            continue;
+        }
+        let mut trial = st.clone();
         trial.nodes[n].active = false;
         let moving: Vec<TaskSpec> = snap
             .tasks
@@ -621,12 +594,21 @@ fn consolidate<'a>(
             .filter_map(|t| t.service.as_deref().and_then(|s| snap.service(s)))
             .map(TaskSpec::for_service)
             .collect();
+        let mut landed = Vec::new();
         let fits = moving.iter().all(|spec| {
             trial.remove(n, spec);
-            place_one(&mut trial, spec)
+            match trial.best_ties(spec).first() {
+                Some(&to) => {
+                    trial.place(to, spec);
+                    landed.push(to);
+                    true
+                }
+                None => false,
+            }
         }) && buffer_fits(&trial, buffer);
         if fits {
             st = trial;
+            receiving.extend(landed);
             chosen.push(inst);
         }
     }
@@ -636,8 +618,8 @@ fn consolidate<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballast_core::autoscale::Rule;
-    use ballast_core::expr::Expr;
+    use crate::autoscale::Rule;
+    use crate::expr::Expr;
 
     fn svc(rules: &[(&str, i64, Option<f64>, Option<f64>)]) -> ServiceScaling {
         ServiceScaling {
@@ -665,24 +647,28 @@ mod tests {
     fn first_matching_rule_wins_from_the_desired_count_clamped() {
         let s = svc(&[("q", 2, Some(5.0), None), ("q", -1, None, Some(3.0))]);
         let now = Millis::mins(60);
-        assert_eq!(decide("w", &s, 2, &vals(Some(9.0), None), None, now).new_desired, 4);
-        assert_eq!(decide("w", &s, 4, &vals(Some(9.0), None), None, now).new_desired, 5, "clamped to max");
-        assert_eq!(decide("w", &s, 2, &vals(Some(1.0), None), None, now).new_desired, 1);
-        assert_eq!(decide("w", &s, 1, &vals(Some(1.0), None), None, now).new_desired, 1, "at min");
-        assert_eq!(decide("w", &s, 3, &vals(Some(4.0), None), None, now).new_desired, 3, "no rule");
-        assert_eq!(decide("w", &s, 9, &vals(Some(4.0), None), None, now).new_desired, 5, "brought within bounds");
+        assert_eq!(decide_service("w", &s, 2, &vals(Some(9.0), None), None, now).new_desired, 4);
+        assert_eq!(decide_service("w", &s, 4, &vals(Some(9.0), None), None, now).new_desired, 5, "clamped to max");
+        assert_eq!(decide_service("w", &s, 2, &vals(Some(1.0), None), None, now).new_desired, 1);
+        assert_eq!(decide_service("w", &s, 1, &vals(Some(1.0), None), None, now).new_desired, 1, "at min");
+        assert_eq!(decide_service("w", &s, 3, &vals(Some(4.0), None), None, now).new_desired, 3, "no rule");
+        assert_eq!(
+            decide_service("w", &s, 9, &vals(Some(4.0), None), None, now).new_desired,
+            5,
+            "brought within bounds"
+        );
     }
 
     #[test]
     fn unknown_metrics_never_scale_and_never_shrink() {
         let s = svc(&[("c * 2", 1, Some(50.0), None), ("q", -1, None, Some(3.0))]);
         let now = Millis::mins(60);
-        let d = decide("w", &s, 3, &vals(Some(0.0), None), None, now);
+        let d = decide_service("w", &s, 3, &vals(Some(0.0), None), None, now);
         assert_eq!(d.new_desired, 3, "{}", d.why);
         assert!(d.why.contains("unknown"), "{}", d.why);
-        assert_eq!(decide("w", &s, 3, &vals(None, None), None, now).new_desired, 3);
-        assert_eq!(decide("w", &s, 3, &vals(Some(0.0), Some(20.0)), None, now).new_desired, 2);
-        assert_eq!(decide("w", &s, 3, &vals(Some(0.0), Some(30.0)), None, now).new_desired, 4);
+        assert_eq!(decide_service("w", &s, 3, &vals(None, None), None, now).new_desired, 3);
+        assert_eq!(decide_service("w", &s, 3, &vals(Some(0.0), Some(20.0)), None, now).new_desired, 2);
+        assert_eq!(decide_service("w", &s, 3, &vals(Some(0.0), Some(30.0)), None, now).new_desired, 4);
     }
 
     #[test]
@@ -694,10 +680,10 @@ mod tests {
         let lo = vals(Some(0.0), None);
         let just_out = Some((true, now - Millis::mins(1)));
         let just_in = Some((false, now - Millis::mins(1)));
-        assert_eq!(decide("w", &up, 2, &hi, just_out, now).new_desired, 2, "out within out cooldown");
-        assert_eq!(decide("w", &up, 2, &hi, just_in, now).new_desired, 3, "out right after an in");
-        assert_eq!(decide("w", &down, 2, &lo, just_out, now).new_desired, 2, "in right after an out");
-        assert_eq!(decide("w", &down, 2, &lo, Some((true, now - Millis::mins(11))), now).new_desired, 1);
+        assert_eq!(decide_service("w", &up, 2, &hi, just_out, now).new_desired, 2, "out within out cooldown");
+        assert_eq!(decide_service("w", &up, 2, &hi, just_in, now).new_desired, 3, "out right after an in");
+        assert_eq!(decide_service("w", &down, 2, &lo, just_out, now).new_desired, 2, "in right after an out");
+        assert_eq!(decide_service("w", &down, 2, &lo, Some((true, now - Millis::mins(11))), now).new_desired, 1);
         assert_eq!(
             last_scaled(&[(SCALED_TAG.to_string(), "out@120000".to_string())].into_iter().collect()),
             Some((true, Millis(120_000)))

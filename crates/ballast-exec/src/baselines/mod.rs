@@ -16,7 +16,22 @@ pub mod ecs_autoscale;
 pub mod redeploy_on_join;
 pub mod spot_pending;
 
+use ballast_core::autoscale::AutoscaleConfig;
+use ballast_core::config::{ClusterConfig, RebalanceConfig};
 use ballast_core::duration::{Millis, parse_duration};
+use ballast_core::view::{Jobs, View};
+
+use crate::exec::{Exec, ExecError};
+use crate::orchestrate::{Cause, read_view};
+
+/// What an autoscaling baseline reads: the cluster, its group and the definition's metrics
+/// (as ballast reads them, so both decide from the same values).
+pub(crate) fn autoscale_view(ex: &mut Exec, cfg: &AutoscaleConfig) -> Result<View, ExecError> {
+    let mut rebalance = RebalanceConfig::defaults();
+    rebalance.enabled = false;
+    let c = ClusterConfig { rebalance, spot_fallback: None, autoscale: Some(cfg.clone()) };
+    read_view(ex, &c, Jobs { autoscale: true, ..Jobs::NONE }, &Cause::default())
+}
 
 /// A policy as `--policy` names it: `NAME`, or `NAME:key=value:key=value` to change a
 /// baseline's published parameters.

@@ -30,8 +30,11 @@ use ballast_sim::Controller;
 
 use super::ecs_autoscale::{backend_err, live_on};
 use super::{Tunable, duration, unknown};
+use ballast_core::jobs::autoscale::{self, AutoscaleDecision};
+use ballast_core::jobs::is_member;
+use ballast_core::plan::Plan;
+
 use crate::exec::{Exec, ExecError};
-use crate::jobs::autoscale::{self, AutoscaleOutcome, is_member};
 use crate::policies::RUN_BUDGET;
 
 /// The instance attribute marking an instance managed draining is taking away.
@@ -68,9 +71,16 @@ impl CapacityProvider {
 
     fn tick(&mut self, ex: &mut Exec) -> Result<(), ExecError> {
         let Some(cfg) = self.cfg.clone() else { return Ok(()) };
-        let snap = ex.snapshot()?;
-        let mut out = AutoscaleOutcome::default();
-        let desired = autoscale::scale_services(ex, &cfg, &snap, &mut out)?;
+        let view = super::autoscale_view(ex, &cfg)?;
+        let snap = view.snapshot.clone();
+        // The services, by ballast's rules and cooldowns (standing in for Application Auto
+        // Scaling), carried out by the same executor.
+        let mut d = AutoscaleDecision::default();
+        let mut scaling = Plan::new(&snap.cluster);
+        scaling.steps = autoscale::services(&view, &cfg, &mut d);
+        crate::execute::execute(ex, &scaling, &view)?;
+        let desired: std::collections::BTreeMap<String, u32> =
+            d.services.iter().map(|s| (s.service.clone(), s.new_desired)).collect();
         let g = ex.group(&cfg.group)?;
         let now = snap.taken_at;
         let members: Vec<_> = snap.instances.iter().filter(|i| is_member(&g, i)).collect();

@@ -1,12 +1,14 @@
-//! The executor: every call ballast makes to a cluster goes through here. Bounded retries of
-//! retryable faults (on top of the SDK's own), the run's deadline, dry run, and a log of
-//! what was done. Safety rules that need state across calls (make-before-break, ownership
-//! marks, recovery) are in the jobs, each step re-checked against a fresh snapshot.
+//! Every call ballast makes to a cluster goes through [`Exec`]: bounded retries of retryable
+//! faults (on top of the SDK's own), the run's deadline, the run lease, dry run, and a log of
+//! what was sent. [`crate::execute`] carries a plan out through it; nothing else decides.
+
+use std::collections::BTreeSet;
 
 use ballast_core::action::Action;
 use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
+use ballast_core::plan::{Fresh, Read};
 use serde::Serialize;
 
 /// Extra attempts the executor makes after the backend's own retries failed.
@@ -213,6 +215,34 @@ impl<'a> Exec<'a> {
     /// An Auto Scaling group (read even in a dry run).
     pub fn group(&mut self, name: &str) -> Result<GroupInfo, ExecError> {
         self.retry(|b| b.group(name))
+    }
+
+    /// What a guard or a wait reads, fresh: each service with its tasks, each instance, each
+    /// group (one that is gone reads as `None`).
+    pub fn fresh(&mut self, reads: &BTreeSet<Read>) -> Result<Fresh, ExecError> {
+        let cluster = self.cluster.clone();
+        let mut f = Fresh::default();
+        for r in reads {
+            match r {
+                Read::Service(s) => {
+                    let v = self.retry(|b| b.service_state(&cluster, s))?;
+                    f.services.insert(s.clone(), v);
+                }
+                Read::Instance(arn) => {
+                    let v = self.retry(|b| b.instance(&cluster, arn))?;
+                    f.instances.insert(arn.clone(), v);
+                }
+                Read::Group(g) => {
+                    let v = match self.group(g) {
+                        Ok(v) => Some(v),
+                        Err(ExecError::Backend(BackendError::NotFound { .. })) => None,
+                        Err(e) => return Err(e),
+                    };
+                    f.groups.insert(g.clone(), v);
+                }
+            }
+        }
+        Ok(f)
     }
 
     /// The latest complete datapoint of each metric (`None`: unknown).

@@ -2,8 +2,8 @@
 //! DRAINING or surged, costs no service more than its health budget, and the simulator's
 //! invariants hold at every step.
 
-use ballast::policies::Ballast;
 use ballast_core::config::{ClusterConfig, RebalanceConfig};
+use ballast_exec::policies::Ballast;
 use ballast_sim::generate::random_scenario;
 use ballast_sim::{RunOptions, Scenario, Sim, simulate};
 use proptest::prelude::*;
@@ -69,8 +69,8 @@ fn restarts_stay_close_to_the_bound_over_many_clusters() {
 /// not its formula.
 #[test]
 fn no_policy_beats_the_lower_bounds() {
-    use ballast::baselines::PolicySpec;
     use ballast_core::planner::objective::at_target;
+    use ballast_exec::baselines::PolicySpec;
     use ballast_sim::generate::joining;
 
     let cfg = ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None, autoscale: None };
@@ -81,7 +81,7 @@ fn no_policy_beats_the_lower_bounds() {
             ["ballast", "none", "drain-cov", "drain-cov:every=5m", "redeploy-on-join", "redeploy-on-join:paginate=true"]
         {
             let spec = PolicySpec::parse(p).unwrap();
-            let mut ctrl = ballast::policies::make(&spec, &cfg).unwrap();
+            let mut ctrl = ballast_exec::policies::make(&spec, &cfg).unwrap();
             let o = simulate(&sc, p, ctrl.as_mut(), &RunOptions::default());
             let r = &o.report;
             assert!(r.instance_hours >= r.capacity_bound.instance_hours, "{p} seed {seed}: {r:?}");

@@ -13,8 +13,10 @@ use ballast_core::model::{InstanceStatus, Snapshot};
 use ballast_sim::Controller;
 
 use super::{Tunable, duration, unknown};
+use ballast_core::jobs::autoscale::metric_values;
+use ballast_core::jobs::is_member;
+
 use crate::exec::{Exec, ExecError};
-use crate::jobs::autoscale::{self, is_member};
 use crate::policies::RUN_BUDGET;
 
 /// An executor error as the backend error a controller returns.
@@ -83,8 +85,9 @@ fn first_fit(free: &mut [(i64, i64)], tasks: &[(i64, i64)]) -> bool {
 impl EcsAutoscale {
     fn tick(&mut self, ex: &mut Exec, cluster: &str) -> Result<(), ExecError> {
         let Some(cfg) = self.cfg.clone() else { return Ok(()) };
-        let snap = ex.snapshot()?;
-        let values = autoscale::read_metrics(ex, &cfg)?;
+        let view = super::autoscale_view(ex, &cfg)?;
+        let snap = view.snapshot.clone();
+        let values = metric_values(&view, &cfg);
         let mut extra: Vec<(i64, i64)> = Vec::new();
         for (name, s) in &cfg.services {
             let Some(svc) = snap.service(name).filter(|s| !s.daemon) else { continue };
