@@ -165,7 +165,8 @@ pub enum Guard {
         service: String,
     },
     /// Letting `victims` go leaves the service's spread (`levels`) more even than it was when
-    /// the step began (the new tasks where ECS actually put them).
+    /// the step began (the new tasks where ECS actually put them); for a move that only
+    /// evens out the cluster's measure (`neutral`), no less even.
     Improves {
         /// The service.
         service: String,
@@ -173,6 +174,8 @@ pub enum Guard {
         victims: Vec<String>,
         /// Its spread levels.
         levels: Vec<String>,
+        /// The move leaves the spread as it is, by plan.
+        neutral: bool,
     },
     /// The instance is registered with this status.
     InstanceIs {
@@ -278,7 +281,7 @@ impl Guard {
                 }
                 Ok(())
             }
-            Guard::Improves { service, victims, levels } => {
+            Guard::Improves { service, victims, levels, neutral } => {
                 let s = fresh.service(service)?;
                 let before = spread_score(view, baseline.iter().map(|t| t.instance_arn.as_str()), levels);
                 let after = spread_score(
@@ -286,7 +289,7 @@ impl Guard {
                     s.tasks.iter().filter(|t| !victims.contains(&t.arn)).map(|t| t.instance_arn.as_str()),
                     levels,
                 );
-                if after < before {
+                if after < before || (*neutral && after <= before) {
                     Ok(())
                 } else {
                     Err(format!(
@@ -562,28 +565,38 @@ impl Plan {
 
 /// The API calls a run that meets no failed guard and no timeout sends, rendered from the plan
 /// and the snapshot it was made from: a protection act becomes its SetTaskProtection calls (10
-/// tasks each), with `(new task N of SERVICE)` standing for a task a surge starts. This is
-/// what the dry run shows.
+/// tasks each), with `(new task N of SERVICE)` standing for a task a surge starts (the tasks of
+/// a service are followed through the plan: an earlier step's victims gone, its new tasks
+/// there). This is what the dry run shows.
 pub fn render(plan: &Plan, view: &Snapshot) -> Vec<Action> {
     let mut out = Vec::new();
+    // Each service's unprotected live tasks as the plan goes, and how many new ones so far.
+    let mut tasks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut started: BTreeMap<String, u32> = BTreeMap::new();
     for step in &plan.steps {
         let surge = step.phases.iter().find_map(|p| match &p.wait {
-            Some(Wait::NewTasksHealthy { count, .. }) => Some(*count),
+            Some(Wait::NewTasksHealthy { service, count, .. }) => Some((service.clone(), *count)),
             _ => None,
         });
+        if let Some((service, count)) = &surge {
+            let list = tasks.entry(service.clone()).or_insert_with(|| {
+                view.service_tasks(service).filter(|t| !t.protected).map(|t| t.arn.clone()).collect()
+            });
+            let n = started.entry(service.clone()).or_default();
+            for _ in 0..*count {
+                *n += 1;
+                list.push(format!("(new task {n} of {service})"));
+            }
+        }
         let mut protected: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for act in step.acts() {
             match act {
                 Act::Send { action } => out.push(action.clone()),
                 Act::ProtectAllBut { service, victims, minutes } => {
-                    let mut arns: Vec<String> = view
-                        .service_tasks(service)
-                        .filter(|t| !t.protected && !victims.contains(&t.arn))
-                        .map(|t| t.arn.clone())
-                        .collect();
-                    for n in 1..=surge.unwrap_or(0) {
-                        arns.push(format!("(new task {n} of {service})"));
-                    }
+                    let list = tasks.entry(service.clone()).or_insert_with(|| {
+                        view.service_tasks(service).filter(|t| !t.protected).map(|t| t.arn.clone()).collect()
+                    });
+                    let arns: Vec<String> = list.iter().filter(|a| !victims.contains(a)).cloned().collect();
                     for chunk in arns.chunks(10) {
                         out.push(Action::SetTaskProtection {
                             task_arns: chunk.to_vec(),
@@ -603,6 +616,11 @@ pub fn render(plan: &Plan, view: &Snapshot) -> Vec<Action> {
                     }
                 }
             }
+        }
+        // The victims of a step are gone after it.
+        let victims: Vec<&String> = step.moves.iter().map(|m| &m.task_arn).collect();
+        for list in tasks.values_mut() {
+            list.retain(|a| !victims.contains(&a));
         }
     }
     out

@@ -149,7 +149,7 @@ pub fn read_view(ex: &mut Exec, cfg: &ClusterConfig, jobs: Jobs, cause: &Cause) 
         metrics,
         http,
         trigger: cause.trigger.clone(),
-        holder: cause.holder.clone().unwrap_or_else(|| "ballast".into()),
+        holder: cause.holder.clone().unwrap_or_else(|| "(this run)".into()),
     })
 }
 

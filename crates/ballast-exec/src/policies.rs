@@ -70,12 +70,19 @@ impl Ballast {
                 if let Some(o) = &r.outcome
                     && !o.steps.is_empty()
                 {
-                    self.log.push(format!(
-                        "{at} ({:?}): {} step(s), {} restart(s)",
-                        cause.trigger,
-                        o.steps.len(),
-                        o.restarts
-                    ));
+                    let woke = match &cause.trigger {
+                        Trigger::Scheduled => "scheduled".to_string(),
+                        Trigger::InstanceJoined => "instance joined".to_string(),
+                        Trigger::SpotWarning(id) => format!("Spot warning for {id}"),
+                        Trigger::SpotShortfall => "Spot alarm".to_string(),
+                    };
+                    self.log.push(format!("{at} ({woke}): {} step(s), {} restart(s)", o.steps.len(), o.restarts));
+                    for d in &r.plan.decisions {
+                        self.log.push(format!("    {}: {}", d.job.name(), d.summary));
+                    }
+                    for s in &o.steps {
+                        self.log.push(format!("    {} {:?}: {}", s.job.name(), s.result, s.reason));
+                    }
                 }
                 Ok(())
             }
@@ -88,6 +95,10 @@ impl Ballast {
 }
 
 impl Controller for Ballast {
+    fn journal(&self) -> Vec<String> {
+        self.log.clone()
+    }
+
     fn client_pacing(&self) -> Option<f64> {
         // As the AWS adapter: half of each published limit (ballast_core::throttle).
         Some(ballast_core::throttle::DEFAULT_SHARE)

@@ -22,6 +22,10 @@ pub trait Controller {
     fn client_pacing(&self) -> Option<f64> {
         None
     }
+    /// What the policy decided in each run, one line each (for `simulate --journal`).
+    fn journal(&self) -> Vec<String> {
+        vec![]
+    }
     /// The scheduled run (EventBridge rate).
     fn on_tick(&mut self, backend: &mut dyn Backend, cluster: &str) -> Result<(), BackendError>;
     /// An "ECS Container Instance State Change" event.
@@ -67,6 +71,8 @@ pub struct Outcome {
     pub sim: Sim,
     /// Errors the controller returned (other than the crash).
     pub errors: Vec<String>,
+    /// The controller's journal.
+    pub journal: Vec<String>,
 }
 
 /// Simulates `sc` under `ctrl`.
@@ -113,7 +119,14 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
     sim.final_samples();
     let report = sim.report(policy);
     let errors = sim.acct.errors.clone();
-    Outcome { report, timeline: sim.acct.timeline.clone(), mutations: sim.mutations, sim, errors }
+    Outcome {
+        report,
+        timeline: sim.acct.timeline.clone(),
+        mutations: sim.mutations,
+        sim,
+        errors,
+        journal: ctrl.journal(),
+    }
 }
 
 /// The do-nothing policy.

@@ -109,6 +109,10 @@ pub struct SimulateArgs {
     /// availability, COV) on stderr.
     #[arg(long)]
     pub timeline: bool,
+    /// Also print what ballast decided in each run that acted (its jobs' decisions and how
+    /// each step ended) on stderr.
+    #[arg(long)]
+    pub journal: bool,
     /// Run N generated variants of the scenario (daemons or not, boot and task start times,
     /// demand, seeds) and print each figure's distribution per policy.
     #[arg(long, value_name = "N", conflicts_with = "variant")]

@@ -43,6 +43,11 @@ use super::is_member;
 
 /// The mark on an instance this job drains to scale in.
 pub const SCALE_IN: &str = "ballast-autoscale";
+/// The attribute on an instance this job took back from a scale-in drain: when (ms). No
+/// consolidation starts within [`SCALE_IN_COOLDOWN`] of one (it would only flap).
+pub const KEPT_AT: &str = "ballast.kept-at";
+/// How many ways of breaking the scheduler's ties a consolidation must survive.
+const TIE_TRIALS: u64 = 8;
 /// The service tag holding the last scaling (`out@<ms>` or `in@<ms>`).
 pub const SCALED_TAG: &str = "ballast:autoscaled";
 /// No scale-out of a service within this of its last scale-out.
@@ -366,7 +371,7 @@ pub fn booting(snap: &Snapshot, g: &GroupInfo) -> u32 {
         .count() as u32
 }
 
-fn take_back(inst: &ContainerInstance, reason: &str) -> Step {
+fn take_back(inst: &ContainerInstance, reason: &str, now: Millis) -> Step {
     let mut acts = Vec::new();
     if inst.status == InstanceStatus::Draining {
         acts.push(Act::send(Action::SetInstanceState {
@@ -376,6 +381,11 @@ fn take_back(inst: &ContainerInstance, reason: &str) -> Step {
         }));
     }
     acts.push(Act::send(Action::DeleteAttribute { instance_arn: inst.arn.clone(), name: attr::BALLAST_DRAIN.into() }));
+    acts.push(Act::send(Action::PutAttribute {
+        instance_arn: inst.arn.clone(),
+        name: KEPT_AT.into(),
+        value: now.0.to_string(),
+    }));
     Step::one(
         JobKind::Autoscale,
         format!("{}: {reason}", inst.ec2_instance_id),
@@ -416,36 +426,22 @@ pub fn instances(
     out.group_desired = g.desired;
     out.new_group_desired = g.desired;
     let mut group_desired = g.desired;
-    // 1. This job's own drains: terminate the empty ones, give up those that cannot empty.
+    // 1. This job's own drains: those that cannot empty are given up; the rest are in flight.
     let mut in_flight: Vec<&ContainerInstance> = Vec::new();
     for inst in snap.instances.iter().filter(|i| i.attr(attr::BALLAST_DRAIN) == Some(SCALE_IN) && is_member(&g, i)) {
         let give_back = inst.status == InstanceStatus::Active || has_standalone(snap, &inst.arn);
-        if !give_back && tasks_on(snap, &inst.arn) == 0 && group_desired > g.min {
-            steps.push(Step::one(
-                JobKind::Autoscale,
-                format!("terminate {}: drained and empty", inst.ec2_instance_id),
-                Guard::all(vec![
-                    Guard::InstanceIs { arn: inst.arn.clone(), status: InstanceStatus::Draining },
-                    Guard::InstanceEmpty { arn: inst.arn.clone() },
-                ]),
-                vec![Act::send(Action::TerminateInstance {
-                    ec2_instance_id: inst.ec2_instance_id.clone(),
-                    decrement: true,
-                    reason: "ballast autoscale: scale-in; drained and empty".into(),
-                })],
-            ));
-            group_desired -= 1;
-            out.terminate.push(inst.ec2_instance_id.clone());
-        } else if give_back || group_desired <= g.min {
+        if give_back || group_desired <= g.min {
             // Marked but never drained (a run stopped between the two calls), holding a
             // standalone task that would be killed, or no longer above the group's minimum.
-            steps.push(take_back(inst, "ballast autoscale: this instance stays"));
+            steps.push(take_back(inst, "ballast autoscale: this instance stays", snap.taken_at));
             out.take_back.push(inst.ec2_instance_id.clone());
         } else {
             in_flight.push(inst);
         }
     }
-    // 2. What the wanted tasks need.
+    // Empty ones first: taken back first when capacity is wanted again, terminated otherwise.
+    in_flight.sort_by_key(|i| (tasks_on(snap, &i.arn) > 0, i.ec2_instance_id.clone()));
+    // 2. What the wanted tasks need (the instances in flight are not counted: they are leaving).
     let tasks = wanted(snap, desired);
     out.waiting_tasks = tasks.len() as u32;
     let buffer = buffer_spec(cfg);
@@ -453,12 +449,14 @@ pub fn instances(
     let room = g.max.saturating_sub(group_desired);
     let need = instances_needed(snap, &g, &tasks, &buffer, boot, room + in_flight.len() as u32);
     if need.new_instances > 0 {
+        // Take this job's own drains back before launching anything (never terminate one and
+        // launch another in the same breath).
         let mut left = need.new_instances;
         for inst in &in_flight {
             if left == 0 {
                 break;
             }
-            steps.push(take_back(inst, "ballast autoscale: the cluster needs this instance again"));
+            steps.push(take_back(inst, "ballast autoscale: the cluster needs this instance again", snap.taken_at));
             out.take_back.push(inst.ec2_instance_id.clone());
             left -= 1;
         }
@@ -467,7 +465,7 @@ pub fn instances(
             steps.push(Step::one(
                 JobKind::Autoscale,
                 format!("scale {} out from {group_desired} to {target}", g.name),
-                Guard::GroupDesired { group: g.name.clone(), desired: g.desired },
+                Guard::GroupDesired { group: g.name.clone(), desired: group_desired },
                 vec![Act::send(Action::SetGroupDesired {
                     group: g.name.clone(),
                     desired: target,
@@ -494,6 +492,30 @@ pub fn instances(
         out.new_group_desired = group_desired;
         return steps;
     }
+    // Nothing more is wanted: the drains in flight that are empty go.
+    let mut still: Vec<&ContainerInstance> = Vec::new();
+    for inst in in_flight {
+        if tasks_on(snap, &inst.arn) == 0 && group_desired > g.min {
+            steps.push(Step::one(
+                JobKind::Autoscale,
+                format!("terminate {}: drained and empty", inst.ec2_instance_id),
+                Guard::all(vec![
+                    Guard::InstanceIs { arn: inst.arn.clone(), status: InstanceStatus::Draining },
+                    Guard::InstanceEmpty { arn: inst.arn.clone() },
+                ]),
+                vec![Act::send(Action::TerminateInstance {
+                    ec2_instance_id: inst.ec2_instance_id.clone(),
+                    decrement: true,
+                    reason: "ballast autoscale: scale-in; drained and empty".into(),
+                })],
+            ));
+            group_desired -= 1;
+            out.terminate.push(inst.ec2_instance_id.clone());
+        } else {
+            still.push(inst);
+        }
+    }
+    let in_flight = still;
     out.new_group_desired = group_desired;
     if need.incompatible > 0 {
         out.decision = format!(
@@ -511,6 +533,17 @@ pub fn instances(
     if youngest.is_some_and(|y| snap.taken_at - y < SCALE_IN_COOLDOWN) {
         out.decision =
             format!("every task fits; scale-in waits until the group's newest instance is {SCALE_IN_COOLDOWN} old");
+        return steps;
+    }
+    let kept = snap
+        .instances
+        .iter()
+        .filter(|i| is_member(&g, i))
+        .filter_map(|i| i.attr(KEPT_AT).and_then(|v| v.parse::<u64>().ok()))
+        .max();
+    if kept.is_some_and(|k| snap.taken_at - Millis(k) < SCALE_IN_COOLDOWN) {
+        out.decision =
+            format!("every task fits; scale-in waits {SCALE_IN_COOLDOWN} after an instance was taken back from one");
         return steps;
     }
     let staying = group_desired.saturating_sub(in_flight.len() as u32);
@@ -585,8 +618,6 @@ fn consolidate<'a>(
         if receiving.contains(&n) {
             continue;
         }
-        let mut trial = st.clone();
-        trial.nodes[n].active = false;
         let moving: Vec<TaskSpec> = snap
             .tasks
             .iter()
@@ -594,19 +625,36 @@ fn consolidate<'a>(
             .filter_map(|t| t.service.as_deref().and_then(|s| snap.service(s)))
             .map(TaskSpec::for_service)
             .collect();
-        let mut landed = Vec::new();
-        let fits = moving.iter().all(|spec| {
-            trial.remove(n, spec);
-            match trial.best_ties(spec).first() {
-                Some(&to) => {
-                    trial.place(to, spec);
-                    landed.push(to);
-                    true
-                }
-                None => false,
+        // The scheduler breaks ties at random: the tasks (and the buffer) must fit whichever
+        // way it does (the first of the ties, then seeded draws).
+        let drain = |st: &ClusterState, draw: Option<u64>| {
+            let mut trial = st.clone();
+            trial.nodes[n].active = false;
+            let mut rng = draw.map(crate::rng::Rng::new);
+            let mut landed = Vec::new();
+            let ok = moving.iter().all(|spec| {
+                trial.remove(n, spec);
+                let ties = trial.best_ties(spec);
+                let pick = match (&mut rng, ties.is_empty()) {
+                    (_, true) => return false,
+                    (Some(r), false) => ties[r.below(ties.len())],
+                    (None, false) => ties[0],
+                };
+                trial.place(pick, spec);
+                landed.push(pick);
+                true
+            }) && buffer_fits(&trial, buffer);
+            ok.then_some((trial, landed))
+        };
+        let Some((trial, mut landed)) = drain(&st, None) else { continue };
+        let robust = (1..=TIE_TRIALS).all(|k| match drain(&st, Some(k ^ ((n as u64) << 8))) {
+            Some((_, l)) => {
+                landed.extend(l);
+                true
             }
-        }) && buffer_fits(&trial, buffer);
-        if fits {
+            None => false,
+        });
+        if robust {
             st = trial;
             receiving.extend(landed);
             chosen.push(inst);

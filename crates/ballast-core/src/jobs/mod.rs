@@ -80,8 +80,11 @@ pub struct Explained {
     pub spot: Option<spot::SpotDecision>,
 }
 
-/// Why capacity is changing (rebalance then waits), if it is.
-fn capacity_moving(view: &View, plan: &Plan) -> Option<String> {
+/// Why capacity is changing (rebalance then waits), if it is. An autoscaled group settles
+/// for [`autoscale::SCALE_IN_COOLDOWN`] after an instance joins it: the room autoscale just
+/// added is for the demand that asked for it, and neither consolidation nor rebalance moves
+/// tasks onto it (or off it) until the group has settled.
+fn capacity_moving(view: &View, plan: &Plan, cfg: &ClusterConfig) -> Option<String> {
     if let Trigger::SpotWarning(id) = &view.trigger {
         return Some(format!("a Spot interruption warning for {id}"));
     }
@@ -104,6 +107,19 @@ fn capacity_moving(view: &View, plan: &Plan) -> Option<String> {
         let launching = g.instances.iter().filter(|m| m.lifecycle == Lifecycle::Launching).count();
         if launching > 0 {
             return Some(format!("{launching} instance(s) of {} still launching", g.name));
+        }
+    }
+    if let Some(g) = cfg.autoscale.as_ref().and_then(|a| view.groups.get(&a.group)) {
+        let youngest = view.snapshot.instances.iter().filter(|i| is_member(g, i)).map(|i| i.registered_at).max();
+        if let Some(y) = youngest
+            && view.now() - y < autoscale::SCALE_IN_COOLDOWN
+        {
+            return Some(format!(
+                "{} settles for {} after an instance joins it ({} ago)",
+                g.name,
+                autoscale::SCALE_IN_COOLDOWN,
+                view.now() - y
+            ));
         }
     }
     let leaving: Vec<&str> = view
@@ -176,7 +192,7 @@ pub fn decide(view: &View, cfg: &ClusterConfig, jobs: Jobs, budget: &Budget) -> 
         }
         // 3. Moves.
         if jobs.rebalance {
-            match capacity_moving(view, &plan) {
+            match capacity_moving(view, &plan, cfg) {
                 Some(why) => plan.decided(
                     JobKind::Rebalance,
                     format!("waits: capacity is changing ({why}); a cluster that has settled is rebalanced then"),
@@ -185,7 +201,17 @@ pub fn decide(view: &View, cfg: &ClusterConfig, jobs: Jobs, budget: &Budget) -> 
                 None => {
                     let mut rc = cfg.rebalance.clone();
                     rc.max_restarts_per_run = rc.max_restarts_per_run.min(budget.restarts);
-                    let reserve = autoscale::wanted(snap, &desired);
+                    // A service autoscale changes this run is left to that change.
+                    if let Some(d) = &ex.autoscale {
+                        rc.exclude_services.extend(
+                            d.services.iter().filter(|s| s.new_desired != s.desired).map(|s| s.service.clone()),
+                        );
+                    }
+                    // The room of every task waiting to be placed, and autoscale's buffer.
+                    let mut reserve = autoscale::wanted(snap, &desired);
+                    if jobs.autoscale {
+                        reserve.extend(cfg.autoscale.as_ref().and_then(autoscale::buffer_spec));
+                    }
                     let (p, steps) = rebalance::decide(snap, &rc, &reserve, &view.holder);
                     plan.decided(
                         JobKind::Rebalance,

@@ -108,7 +108,7 @@ fn surge(snap: &Snapshot, sp: &ServicePlan, from: u32, to: u32, cfg: &RebalanceC
     let let_go = Phase {
         guard: Guard::all(vec![
             Guard::Movable { service: name.clone(), tasks: v.clone() },
-            Guard::Improves { service: name.clone(), victims: v.clone(), levels },
+            Guard::Improves { service: name.clone(), victims: v.clone(), levels, neutral: sp.neutral_only },
         ]),
         actions: vec![
             Act::ProtectAllBut { service: name.clone(), victims: v.clone(), minutes: PROTECTION_MINUTES },

@@ -337,7 +337,7 @@ fn plan_stops(
 /// Why a service cannot be touched now, if so.
 fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<String> {
     if cfg.exclude_services.contains(&svc.name) {
-        return Some("excluded by configuration".into());
+        return Some("excluded (by the configuration, or left to the desired count autoscale changes this run)".into());
     }
     if svc.deployments.len() > 1 || tasks.len() as u32 != svc.desired {
         return Some(format!(

@@ -154,3 +154,44 @@ fn scale_out_asks_once_for_every_instance_the_constraints_need() {
     let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(11));
     assert_eq!(g.desired, 3, "held at the group's max");
 }
+
+/// Issue [9]'s over-provisioned group: 8 instances for 2 service tasks and a daemon, with
+/// every job on (rebalance too, as by default). The instances to keep are chosen first and
+/// the rest drained at once, so each service task moves at most once: at most 2 restarts
+/// (the daemon's stops are not restarts), ending on at most 3 instances, nothing lost,
+/// nothing left draining, the service never below its budget.
+#[test]
+fn an_over_provisioned_group_is_consolidated_moving_each_task_at_most_once() {
+    let text = r#"
+name: over-provisioned
+seed: 3
+duration: 3h
+azs: [us-east-1a, us-east-1b]
+groups:
+  - {name: asg, capacity: on-demand, instance_type: m5.large, desired: 8, min: 1, max: 8, boot: 3m}
+services:
+  - {name: web, desired: 2, cpu: 256, memory: 512, strategy: ["spread(attribute:ecs.availability-zone)", "spread(instanceId)"]}
+  - {name: agent, daemon: true, cpu: 64, memory: 128}
+controller:
+  every: 5m
+  config:
+    autoscale:
+      autoscale_group: asg
+      enabled: true
+      cpu_buffer: 256
+      mem_buffer: 512
+"#;
+    let sc = Scenario::parse(text, "over.yaml").unwrap();
+    let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+    assert!(cfg.rebalance.enabled, "every job on, as by default");
+    let mut policy = Ballast::new(cfg);
+    let o = ballast_sim::simulate(&sc, "ballast", &mut policy, &ballast_sim::RunOptions::default());
+    let r = &o.report;
+    assert!(r.tasks_restarted <= 2, "{} restarts: {:?}", r.tasks_restarted, policy.log);
+    assert_eq!((r.tasks_lost, r.left_draining), (0, 0), "{r:?}");
+    let web = &r.service_availability["web"];
+    assert!(web.min_percent >= web.budget_percent as f64, "{web:?}");
+    let left = o.sim.insts.iter().filter(|i| i.state != ballast_sim::engine::InstState::Gone).count();
+    assert!(left <= 3, "{left} instances left: {:?}", policy.log);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}

@@ -58,7 +58,7 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
     let cfg = super::sim_config(&sc, config)?;
     let names = policy_list(&a.policy, &cfg)?;
     if a.crash_matrix {
-        if a.variants.is_some() || a.report.is_some() || a.timeline || a.policy != "ballast" {
+        if a.variants.is_some() || a.report.is_some() || a.timeline || a.journal || a.policy != "ballast" {
             return Err(AppError::Input(
                 "--crash-matrix runs ballast alone and prints its own verdict; drop --variants, --report, --timeline and --policy".into(),
             ));
@@ -97,6 +97,14 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
                     "  {:>6.0}s instances {:>3} unplaced {:>3} availability {:>5.1}% count COV {:>5.1}%",
                     s.t, s.instances, s.unplaced, s.availability, s.cov_count
                 );
+            }
+        }
+    }
+    if a.journal {
+        for (n, o) in names.iter().zip(&runs).filter(|(_, o)| !o.journal.is_empty()) {
+            eprintln!("journal of {}:", n.text());
+            for l in &o.journal {
+                eprintln!("  {l}");
             }
         }
     }
