@@ -6,7 +6,8 @@ emulator answer as ECS would.
 2. RegisterContainerInstance honours totalResources (real instance sizes), and tasks stay
    RUNNING until stopped (moto advances a task one state per describe by default), and
    services keep their deployment configuration and placement strategy and constraints.
-3. UpdateTaskProtection / GetTaskProtection, which moto lacks, kept in a table.
+3. UpdateTaskProtection / GetTaskProtection, which moto lacks, kept in a table; ListTasks
+   honours `serviceName` (moto ignores it): the tasks of group "service:NAME".
 4. A tiny service scheduler, since moto schedules nothing: every 0.2 s each REPLICA service's
    tasks (group "service:NAME") are brought to its desired count on ACTIVE instances with
    room (fewest tasks of the service first), tasks on DRAINING instances are replaced
@@ -122,6 +123,22 @@ def get_task_protection(self):
 
 ECSResponse.update_task_protection = update_task_protection
 ECSResponse.get_task_protection = get_task_protection
+
+# 3b. ListTasks with serviceName: the service's tasks (ECS lists the tasks the service
+# started; here, the tasks of its group).
+_backend_list_tasks = ecs_models.EC2ContainerServiceBackend.list_tasks
+
+
+def _list_tasks_by_service(self, cluster_str=None, container_instance=None, family=None, started_by=None,
+                           service_name=None, desiredStatus=None):
+    tasks = _backend_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+    if service_name:
+        name = service_name.rsplit("/", 1)[-1]
+        tasks = [t for t in tasks if getattr(t, "group", None) == "service:" + name]
+    return tasks
+
+
+ecs_models.EC2ContainerServiceBackend.list_tasks = _list_tasks_by_service
 
 
 # 4. The scheduler.

@@ -66,8 +66,9 @@ pub struct AwsBackend {
     clients: Clients,
     calls: Arc<calls::CallLog>,
     buckets: calls::Gate,
-    /// Task definitions are immutable: each is described once per process.
-    task_defs: BTreeMap<String, TaskDefinition>,
+    /// Task definitions are immutable: each is described once per process (the Lambda
+    /// function shares one cache across its invocations).
+    task_defs: Arc<std::sync::Mutex<BTreeMap<String, TaskDefinition>>>,
     /// Service name → ARN per cluster, from the last snapshot (for tagging).
     service_arns: BTreeMap<(String, String), String>,
     /// Cluster name → ARN, from DescribeClusters (for the lease tag).
@@ -94,7 +95,7 @@ impl AwsBackend {
             clients,
             calls,
             buckets: calls::Gate::default(),
-            task_defs: BTreeMap::new(),
+            task_defs: Arc::default(),
             service_arns: BTreeMap::new(),
             cluster_arns: BTreeMap::new(),
         }
@@ -106,6 +107,21 @@ impl AwsBackend {
             Rt::Owned(rt) => rt.block_on(f),
             Rt::Handle(h) => h.block_on(f),
         }
+    }
+
+    /// Shares `cache` of task definitions (one per process, across the Lambda function's
+    /// invocations: they are immutable).
+    pub fn with_task_definitions(mut self, cache: Arc<std::sync::Mutex<BTreeMap<String, TaskDefinition>>>) -> Self {
+        self.task_defs = cache;
+        self
+    }
+
+    fn take_defs(&self) -> BTreeMap<String, TaskDefinition> {
+        std::mem::take(&mut *self.task_defs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn put_defs(&self, defs: BTreeMap<String, TaskDefinition>) {
+        *self.task_defs.lock().unwrap_or_else(|e| e.into_inner()) = defs;
     }
 
     /// API calls made so far (every attempt, retries included), by operation.
@@ -137,9 +153,9 @@ pub fn wall_clock() -> Millis {
 impl Backend for AwsBackend {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
-        let mut defs = std::mem::take(&mut self.task_defs);
+        let mut defs = self.take_defs();
         let r = self.block(read::snapshot(&clients, &gate, cluster, &mut defs));
-        self.task_defs = defs;
+        self.put_defs(defs);
         let snap = r?;
         for s in &snap.services {
             self.service_arns.insert((cluster.to_string(), s.name.clone()), s.arn.clone());
@@ -182,6 +198,23 @@ impl Backend for AwsBackend {
 
     fn now(&self) -> Millis {
         wall_clock()
+    }
+
+    fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ballast_core::model::ContainerInstance>, BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        self.block(read::one_instance(&clients, &gate, cluster, arn))
+    }
+
+    fn service_state(&mut self, cluster: &str, service: &str) -> Result<Option<ballast_core::plan::ServiceState>, BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        let mut defs = self.take_defs();
+        let r = self.block(read::service_state(&clients, &gate, cluster, service, &mut defs));
+        self.put_defs(defs);
+        let s = r?;
+        if let Some(st) = &s {
+            self.service_arns.insert((cluster.to_string(), st.service.name.clone()), st.service.arn.clone());
+        }
+        Ok(s)
     }
 
     fn sleep(&mut self, d: Millis) -> Result<(), BackendError> {

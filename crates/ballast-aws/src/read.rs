@@ -27,6 +27,8 @@ use ballast_core::model::{
     Task, TaskDefinition, TaskStatus,
 };
 
+use ballast_core::plan::ServiceState;
+
 use crate::Clients;
 use crate::calls::Gate;
 use crate::errors::{failure, to};
@@ -61,6 +63,100 @@ pub async fn snapshot(
     }
     let tasks = raw_tasks.iter().filter_map(|t| task(t, defs)).collect();
     Ok(Snapshot { cluster: cluster.to_string(), taken_at, instances, services, tasks })
+}
+
+/// One container instance (DescribeContainerInstances of one ARN): what a guard on it reads.
+/// `None` when it is gone (a `MISSING` failure).
+pub async fn one_instance(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+    arn: &str,
+) -> Result<Option<ContainerInstance>, BackendError> {
+    gate.pass("DescribeContainerInstances").await;
+    let r = c
+        .ecs
+        .describe_container_instances()
+        .cluster(cluster)
+        .container_instances(arn)
+        .send()
+        .await
+        .map_err(to("DescribeContainerInstances"))?;
+    Ok(r.container_instances().iter().filter_map(instance).next())
+}
+
+/// One service and its live tasks (DescribeServices of one service, ListTasks of the service
+/// with desiredStatus RUNNING, DescribeTasks per 100): what a guard or a wait on that service
+/// reads. Task definitions come from `defs` (described once per process). `None`: no such
+/// service.
+pub async fn service_state(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+    name: &str,
+    defs: &mut BTreeMap<String, TaskDefinition>,
+) -> Result<Option<ServiceState>, BackendError> {
+    gate.pass("DescribeServices").await;
+    let r = c
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_err(to("DescribeServices"))?;
+    let Some(mut svc) = r.services().iter().find_map(service) else { return Ok(None) };
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        gate.pass("ListTasks").await;
+        let page = c
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(name)
+            .desired_status(DesiredStatus::Running)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(to("ListTasks"))?;
+        arns.extend(page.task_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut raw = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(100) {
+        gate.pass("DescribeTasks").await;
+        let r = c
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(to("DescribeTasks"))?;
+        report_failures("DescribeTasks", r.failures());
+        raw.extend(r.tasks().iter().cloned());
+    }
+    let wanted: BTreeSet<String> = std::iter::once(svc.task_definition.arn.clone())
+        .chain(raw.iter().filter_map(|t| t.task_definition_arn().map(str::to_string)))
+        .filter(|a| !a.is_empty())
+        .collect();
+    for arn in wanted {
+        if let std::collections::btree_map::Entry::Vacant(slot) = defs.entry(arn) {
+            let d = task_definition(c, gate, slot.key()).await?;
+            slot.insert(d);
+        }
+    }
+    if let Some(d) = defs.get(&svc.task_definition.arn) {
+        svc.task_definition = d.clone();
+    }
+    let tasks = raw.iter().filter_map(|t| task(t, defs)).collect();
+    Ok(Some(ServiceState { service: svc, tasks }))
 }
 
 async fn instances(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<ContainerInstance>, BackendError> {

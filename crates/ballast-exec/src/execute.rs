@@ -68,6 +68,8 @@ struct Memo {
     protected: BTreeMap<String, Vec<String>>,
     /// StopTask calls sent.
     stops: usize,
+    /// Any action sent (a step whose first guard failed sent nothing, and cleans up nothing).
+    sent: bool,
 }
 
 /// Carries `plan` (decided from `view`) out.
@@ -85,8 +87,10 @@ pub fn execute(ex: &mut Exec, plan: &Plan, view: &View) -> Result<Outcome, ExecE
         if matches!(&r, Err(e) if e.is_crash()) {
             return r.map(|_| out);
         }
-        // Whatever happened, the step's clean-up; after an error, once `on_error` went through.
+        // Whatever happened, the step's clean-up (unless it sent nothing); after an error,
+        // once `on_error` went through.
         let fin = match &r {
+            _ if !memo.sent => Ok(None),
             Err(_) => match acts(ex, &step.on_error, &mut memo) {
                 Ok(None) => acts(ex, &step.finally, &mut memo),
                 Err(e) if e.is_crash() => return Err(e),
@@ -218,6 +222,7 @@ fn acts(ex: &mut Exec, list: &[Act], memo: &mut Memo) -> Result<Option<String>, 
         for a in actions {
             let stop = matches!(a, Action::StopTask { .. });
             let target = a.to_string();
+            memo.sent = true;
             match ex.apply(a) {
                 Ok(()) => {
                     if stop {

@@ -104,6 +104,11 @@ impl Controller for Ballast {
         Some(ballast_core::throttle::DEFAULT_SHARE)
     }
 
+    fn warm(&self) -> bool {
+        // As the Lambda function: task definitions are described once per process.
+        true
+    }
+
     fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
         self.run_once(b, cluster, Trigger::Scheduled)
     }

@@ -30,13 +30,24 @@ pub struct SimBackend<'a> {
     acted: bool,
     /// The client's own token buckets (one run's process), when it paces itself.
     pacing: Option<ballast_core::throttle::Buckets>,
+    /// The client keeps the task definitions it described across runs (a warm Lambda
+    /// function's process): they are immutable.
+    warm: bool,
 }
 
 impl<'a> SimBackend<'a> {
     /// Wraps the simulator; `crash_after` = kill the process right after that many mutating
     /// calls in the whole simulation.
     pub fn new(sim: &'a mut Sim, crash_after: Option<u64>) -> Self {
-        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new(), acted: false, pacing: None }
+        SimBackend { sim, crash_after, task_defs_seen: BTreeSet::new(), acted: false, pacing: None, warm: false }
+    }
+
+    /// A client that keeps the task definitions it described from run to run (in
+    /// [`Sim::task_defs_known`]), as ballast's Lambda function does while its process lives.
+    pub fn warm(mut self) -> Self {
+        self.warm = true;
+        self.task_defs_seen = std::mem::take(&mut self.sim.task_defs_known);
+        self
     }
 
     /// A client that waits for a token of its own buckets (at `share` of the published
@@ -422,6 +433,9 @@ impl Backend for SimBackend<'_> {
             }
         }
         self.task_defs_seen.extend(new_defs);
+        if self.warm {
+            self.sim.task_defs_known.extend(self.task_defs_seen.iter().cloned());
+        }
         // The state may have moved on while the calls were retried.
         Ok(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap })
     }

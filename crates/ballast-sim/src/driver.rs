@@ -22,6 +22,11 @@ pub trait Controller {
     fn client_pacing(&self) -> Option<f64> {
         None
     }
+    /// Whether the policy's process keeps what it described (task definitions) from run to
+    /// run, as a warm Lambda function does.
+    fn warm(&self) -> bool {
+        false
+    }
     /// What the policy decided in each run, one line each (for `simulate --journal`).
     fn journal(&self) -> Vec<String> {
         vec![]
@@ -99,6 +104,9 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
             let mut be = SimBackend::new(&mut sim, opts.crash_after);
             if let Some(share) = ctrl.client_pacing() {
                 be = be.paced(share);
+            }
+            if ctrl.warm() {
+                be = be.warm();
             }
             match &trigger {
                 Trigger::Tick => ctrl.on_tick(&mut be, &cluster),

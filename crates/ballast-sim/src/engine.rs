@@ -153,6 +153,8 @@ pub struct Sim {
     pub mutations: u64,
     /// Check the invariants after every batch (tests).
     pub check: bool,
+    /// Task definitions a warm client has described (see `SimBackend::warm`).
+    pub task_defs_known: BTreeSet<String>,
     /// CPU and memory reserved by live tasks (pending and running) over the whole cluster.
     pub reserved: Resources,
     /// The `AWS/ECS` metrics sampled once a minute (index = minute).
@@ -216,6 +218,7 @@ impl Sim {
             server_buckets: Default::default(),
             ecs_samples: vec![],
             reserved: Resources { cpu: 0, memory: 0 },
+            task_defs_known: BTreeSet::new(),
             sample_due: false,
             violations: vec![],
         };

@@ -140,6 +140,8 @@ pub struct Function {
     clients: Clients,
     log: Arc<CallLog>,
     handle: tokio::runtime::Handle,
+    /// Task definitions described by earlier invocations of this process (immutable).
+    task_defs: Arc<std::sync::Mutex<BTreeMap<String, ballast_core::model::TaskDefinition>>>,
 }
 
 impl Function {
@@ -153,7 +155,7 @@ impl Function {
         let sdk = ballast_aws::connect::sdk_config(&AwsOptions::default()).await;
         let log = Arc::new(CallLog::default());
         let clients = ballast_aws::connect::clients(&sdk, &log);
-        Function { config, clients, log, handle: tokio::runtime::Handle::current() }
+        Function { config, clients, log, handle: tokio::runtime::Handle::current(), task_defs: Arc::default() }
     }
 
     /// One invocation.
@@ -169,7 +171,8 @@ impl Function {
     pub fn invoke(&self, payload: &Value, deadline: Millis) -> Result<Value, Diagnostic> {
         let trigger = classify(payload).map_err(|e| diagnostic("NonRetryable.BadEvent", e))?;
         let cfg = self.config.clone().map_err(|e| diagnostic("NonRetryable.BadConfig", e))?;
-        let mut backend = AwsBackend::on_handle(self.handle.clone(), self.clients.clone(), self.log.clone());
+        let mut backend = AwsBackend::on_handle(self.handle.clone(), self.clients.clone(), self.log.clone())
+            .with_task_definitions(self.task_defs.clone());
         let calls_before = self.log.counts();
         let budget = deadline - backend.now() - DEADLINE_MARGIN;
         tracing::info!(?trigger, budget_s = budget.as_secs(), "invocation");

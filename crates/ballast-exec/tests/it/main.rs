@@ -1,6 +1,7 @@
 //! Integration tests of the executor and the orchestration on the simulator: ballast's runs and
 //! the baselines, in process (no AWS SDK, no binary).
 
+mod all_jobs;
 mod dry_run;
 mod jobs;
 mod overlap;

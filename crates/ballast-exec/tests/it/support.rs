@@ -9,6 +9,11 @@ use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, Metri
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
 
+/// A scenario of this repository.
+pub fn own(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+}
+
 /// A contract scenario from ../shared/scenarios.
 pub fn shared(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios").join(name)
