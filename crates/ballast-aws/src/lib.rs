@@ -200,12 +200,20 @@ impl Backend for AwsBackend {
         wall_clock()
     }
 
-    fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ballast_core::model::ContainerInstance>, BackendError> {
+    fn instance(
+        &mut self,
+        cluster: &str,
+        arn: &str,
+    ) -> Result<Option<ballast_core::model::ContainerInstance>, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
         self.block(read::one_instance(&clients, &gate, cluster, arn))
     }
 
-    fn service_state(&mut self, cluster: &str, service: &str) -> Result<Option<ballast_core::plan::ServiceState>, BackendError> {
+    fn service_state(
+        &mut self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ballast_core::model::ServiceState>, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
         let mut defs = self.take_defs();
         let r = self.block(read::service_state(&clients, &gate, cluster, service, &mut defs));

@@ -27,7 +27,7 @@ use ballast_core::model::{
     Task, TaskDefinition, TaskStatus,
 };
 
-use ballast_core::plan::ServiceState;
+use ballast_core::model::ServiceState;
 
 use crate::Clients;
 use crate::calls::Gate;

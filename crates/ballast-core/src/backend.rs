@@ -31,7 +31,7 @@ pub struct MetricQuery {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HttpRequest {
     /// The URL, credentials (`user:password@`) included; log it only through
-    /// [`crate::autoscale::redact_url`].
+    /// `autoscale::redact_url`.
     pub url: String,
     /// `Some(body)`: POST this JSON body; `None`: GET.
     pub post: Option<String>,
@@ -214,9 +214,9 @@ pub trait Backend {
         &mut self,
         cluster: &str,
         service: &str,
-    ) -> Result<Option<crate::plan::ServiceState>, BackendError> {
+    ) -> Result<Option<crate::model::ServiceState>, BackendError> {
         let snap = self.snapshot(cluster)?;
-        Ok(snap.service(service).cloned().map(|svc| crate::plan::ServiceState {
+        Ok(snap.service(service).cloned().map(|svc| crate::model::ServiceState {
             tasks: snap.service_tasks(service).cloned().collect(),
             service: svc,
         }))

@@ -426,3 +426,19 @@ mod tests {
         assert_eq!(s.max_tasks(), 3);
     }
 }
+
+/// One service as a fresh read shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceState {
+    /// The service.
+    pub service: Service,
+    /// Its live tasks (desiredStatus RUNNING).
+    pub tasks: Vec<Task>,
+}
+
+impl ServiceState {
+    /// Tasks counted healthy.
+    pub fn healthy(&self) -> u32 {
+        self.tasks.iter().filter(|t| t.healthy).count() as u32
+    }
+}

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::action::Action;
 use crate::backend::GroupInfo;
 use crate::duration::Millis;
-use crate::model::{ContainerInstance, InstanceStatus, Service, Snapshot, Task};
+use crate::model::{ContainerInstance, InstanceStatus, ServiceState, Snapshot, Task};
 use crate::planner::Move;
 
 /// The job a step belongs to.
@@ -91,22 +91,6 @@ pub enum Read {
     Instance(String),
     /// One Auto Scaling group (DescribeAutoScalingGroups).
     Group(String),
-}
-
-/// One service as a fresh read shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceState {
-    /// The service.
-    pub service: Service,
-    /// Its live tasks (desiredStatus RUNNING).
-    pub tasks: Vec<Task>,
-}
-
-impl ServiceState {
-    /// Tasks counted healthy.
-    pub fn healthy(&self) -> u32 {
-        self.tasks.iter().filter(|t| t.healthy).count() as u32
-    }
 }
 
 /// What the executor read for a guard or a wait (`None`: the resource is gone).

@@ -573,7 +573,7 @@ impl Backend for SimBackend<'_> {
         &mut self,
         cluster: &str,
         service: &str,
-    ) -> Result<Option<ballast_core::plan::ServiceState>, BackendError> {
+    ) -> Result<Option<ballast_core::model::ServiceState>, BackendError> {
         self.call("DescribeServices")?;
         if cluster != self.sim.sc.cluster {
             return Err(BackendError::NotFound {
@@ -591,7 +591,7 @@ impl Backend for SimBackend<'_> {
         }
         // As the state is once the calls are answered (they take time).
         let snap = self.sim.snapshot();
-        Ok(snap.service(service).cloned().map(|svc| ballast_core::plan::ServiceState {
+        Ok(snap.service(service).cloned().map(|svc| ballast_core::model::ServiceState {
             tasks: snap.service_tasks(service).cloned().collect(),
             service: svc,
         }))

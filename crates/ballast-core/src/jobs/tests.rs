@@ -11,8 +11,9 @@ use crate::autoscale::AutoscaleConfig;
 use crate::backend::{GroupInfo, GroupInstance, Lifecycle};
 use crate::config::RebalanceConfig;
 use crate::fixtures::SnapshotBuilder;
+use crate::model::ServiceState;
 use crate::model::{InstanceStatus, Snapshot};
-use crate::plan::{Fresh, ServiceState};
+use crate::plan::Fresh;
 
 fn autoscale_cfg(group: &str) -> AutoscaleConfig {
     AutoscaleConfig { group: group.into(), cpu_buffer: 0, mem_buffer: 0, group_limits: None, services: BTreeMap::new() }

@@ -29,9 +29,21 @@ fn every_job_on_costs_no_more_than_autoscale_alone() {
             let (b, _) = variant(&all, k);
             let (ra, rb, re) = (report(&a, "ballast"), report(&b, "ballast"), report(&b, "ecs-autoscale"));
             let (ua, ub) = (ra.unplaced_task_seconds, rb.unplaced_task_seconds);
-            assert!(ub <= 1.1 * ua + 1e-6, "{name} #{k}: {ub} unplaced task-s with every job, {ua} with autoscale alone");
-            assert!(rb.instance_hours <= 1.05 * ra.instance_hours, "{name} #{k}: {} vs {} instance-h", rb.instance_hours, ra.instance_hours);
-            assert!(ub <= re.unplaced_task_seconds + 1e-6, "{name} #{k}: {ub} vs ecs-autoscale's {}", re.unplaced_task_seconds);
+            assert!(
+                ub <= 1.1 * ua + 1e-6,
+                "{name} #{k}: {ub} unplaced task-s with every job, {ua} with autoscale alone"
+            );
+            assert!(
+                rb.instance_hours <= 1.05 * ra.instance_hours,
+                "{name} #{k}: {} vs {} instance-h",
+                rb.instance_hours,
+                ra.instance_hours
+            );
+            assert!(
+                ub <= re.unplaced_task_seconds + 1e-6,
+                "{name} #{k}: {ub} vs ecs-autoscale's {}",
+                re.unplaced_task_seconds
+            );
             assert_eq!((rb.tasks_lost, rb.left_draining), (0, 0), "{name} #{k}");
             assert!(rb.errors.is_empty(), "{name} #{k}: {:?}", rb.errors);
         }
