@@ -239,3 +239,66 @@ fn redeploy(snap: &Snapshot, sp: &ServicePlan, cfg: &RebalanceConfig) -> Step {
         service: Some(name),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::SnapshotBuilder;
+
+    fn joined() -> Snapshot {
+        SnapshotBuilder::new("c")
+            .instance("a1", "us-east-1a", 4096, 15000)
+            .instance("b1", "us-east-1b", 4096, 15000)
+            .instance("a2", "us-east-1a", 4096, 15000)
+            .service("api", 256, 512, &["spread(attribute:ecs.availability-zone)", "spread(instanceId)"], &[])
+            .tasks("api", "a1", 4)
+            .tasks("api", "b1", 4)
+            .build()
+    }
+
+    #[test]
+    fn a_surge_makes_before_it_breaks_and_always_cleans_up() {
+        let (p, steps) = decide(&joined(), &RebalanceConfig::defaults(), &[], "run-7");
+        assert_eq!(p.verdict, planner::Verdict::Act);
+        let s = &steps[0];
+        assert_eq!(s.phases.len(), 2);
+        // Phase 1: tag (with who and from what), raise, await the new tasks.
+        let Act::Send { action: Action::TagService { value, .. } } = &s.phases[0].actions[0] else { panic!("{s:?}") };
+        assert_eq!(SurgeTag::parse(value).map(|t| (t.from, t.holder)), Some((8, "run-7".into())));
+        assert!(matches!(s.phases[0].wait, Some(Wait::NewTasksHealthy { .. })));
+        assert!(matches!(
+            &s.phases[0].on_timeout[..],
+            [Act::Send { action: Action::SetServiceDesired { desired: 8, .. } }]
+        ));
+        // Phase 2: protect all but the victims, lower; abandon by lowering if it no longer helps.
+        assert!(matches!(s.phases[1].actions[0], Act::ProtectAllBut { .. }));
+        assert!(matches!(s.phases[1].guard, Guard::All { .. }));
+        // Always: clear what it protected, untag; after an API failure, first the desired count.
+        assert!(matches!(s.finally[0], Act::ClearProtection { .. }));
+        assert!(matches!(&s.finally[1], Act::Send { action: Action::UntagService { .. } }));
+        assert!(matches!(&s.on_error[..], [Act::Send { action: Action::SetServiceDesired { desired: 8, .. } }]));
+        assert_eq!(s.moves.len(), p.services[0].moves.len());
+    }
+
+    #[test]
+    fn a_drain_returns_the_instance_whatever_happens() {
+        let mut cfg = RebalanceConfig::defaults();
+        cfg.method = crate::config::Method::Drain;
+        let piled = SnapshotBuilder::new("c")
+            .instance("a1", "us-east-1a", 4096, 15000)
+            .instance("b1", "us-east-1b", 4096, 15000)
+            .instance("c1", "us-east-1c", 4096, 15000)
+            .service("api", 256, 512, &["spread(instanceId)"], &[])
+            .tasks("api", "a1", 8)
+            .build();
+        let (_, steps) = decide(&piled, &cfg, &[], "run-7");
+        assert!(steps.iter().any(|s| !s.phases[0].actions.is_empty()), "a drain is planned: {steps:?}");
+        for s in steps.iter().filter(|s| !s.phases[0].actions.is_empty()) {
+            assert!(matches!(
+                &s.finally[..],
+                [Act::Send { action: Action::SetInstanceState { status: InstanceStatus::Active, .. } }]
+            ));
+            assert!(matches!(s.phases[0].wait, Some(Wait::InstanceAtMost { .. })));
+        }
+    }
+}

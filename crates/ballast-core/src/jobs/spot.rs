@@ -382,3 +382,91 @@ fn scale_in(
         out.drain.len() + out.terminate.len()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::GroupInstance;
+    use crate::config::SpotSource;
+    use crate::duration::Millis;
+    use crate::fixtures::SnapshotBuilder;
+
+    fn cfg() -> SpotFallbackConfig {
+        SpotFallbackConfig {
+            fleet: "sfr-1".into(),
+            on_demand_group: "od".into(),
+            units_per_instance: 1.0,
+            settle_window: Millis::mins(10),
+            scale_in_cooldown: Millis::mins(5),
+            stable_window: Millis::mins(2),
+            source: SpotSource::Fleet,
+        }
+    }
+
+    /// Two Spot instances, no on-demand one; the fleet's metrics as given.
+    fn view(pending: Option<f64>, od: &[(&str, Lifecycle)], trigger: Trigger) -> View {
+        let mut snap = SnapshotBuilder::new("c")
+            .instance("s1", "us-east-1a", 2048, 8192)
+            .instance("s2", "us-east-1b", 2048, 8192)
+            .service("web", 256, 512, &[], &[])
+            .tasks("web", "s1", 2)
+            .tasks("web", "s2", 2)
+            .build();
+        snap.taken_at = Millis::mins(60);
+        let mut v = View::of(snap);
+        v.trigger = trigger;
+        let q = spot_queries(&cfg());
+        for (i, query) in q.iter().enumerate() {
+            v.metrics.insert(query.clone(), if i >= 2 { Some(2.0) } else { pending });
+        }
+        let instances =
+            od.iter().map(|(id, l)| GroupInstance { ec2_instance_id: id.to_string(), lifecycle: *l }).collect();
+        v.groups
+            .insert("od".into(), GroupInfo { name: "od".into(), desired: od.len() as u32, min: 0, max: 6, instances });
+        v
+    }
+
+    fn group_desired(steps: &[Step]) -> Option<u32> {
+        steps.iter().flat_map(|s| s.acts()).find_map(|a| match a {
+            Act::Send { action: Action::SetGroupDesired { desired, .. } } => Some(*desired),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_shortfall_is_covered_at_once() {
+        let (d, steps) = decide(&view(Some(2.0), &[], Trigger::Scheduled), &cfg());
+        assert_eq!(group_desired(&steps), Some(2), "{d:?}");
+    }
+
+    #[test]
+    fn an_unknown_metric_scales_nothing() {
+        let (d, steps) = decide(&view(None, &[], Trigger::Scheduled), &cfg());
+        assert!(steps.is_empty(), "{steps:?}");
+        assert!(d.decision.contains("unknown"), "{}", d.decision);
+    }
+
+    #[test]
+    fn an_interruption_warning_is_covered_before_the_metric_shows_it() {
+        let (_, steps) = decide(&view(Some(0.0), &[], Trigger::SpotWarning("i-s1".into())), &cfg());
+        assert_eq!(group_desired(&steps), Some(1));
+        // The warned instance is marked (and drained, since the other one has room).
+        assert!(steps.iter().flat_map(|s| s.acts()).any(|a| matches!(a,
+            Act::Send { action: Action::PutAttribute { value, .. } } if value == SPOT_NOTICE)));
+    }
+
+    #[test]
+    fn cover_is_never_given_back_while_the_group_is_still_launching() {
+        let (d, steps) = decide(&view(Some(0.0), &[("i-od1", Lifecycle::Launching)], Trigger::Scheduled), &cfg());
+        assert!(steps.is_empty(), "{steps:?}");
+        assert!(d.decision.contains("cooldown"), "{}", d.decision);
+    }
+
+    #[test]
+    fn noticed_spot_instances_are_a_shortfall_whatever_the_metric_says() {
+        let mut v = view(Some(0.0), &[], Trigger::Scheduled);
+        v.snapshot.instances[0].attributes.insert(attr::BALLAST_DRAIN.into(), SPOT_NOTICE.into());
+        let (_, steps) = decide(&v, &cfg());
+        assert_eq!(group_desired(&steps), Some(1));
+    }
+}
