@@ -34,38 +34,11 @@ fn client() -> Result<&'static Client<Https, Full<Bytes>>, String> {
         .map_err(Clone::clone)
 }
 
-/// Splits `user:password@` out of the URL: (URL without it, Basic credentials).
+/// Splits `user:password@` out of the URL (RFC 3986, [`ballast_core::url::credentials`]):
+/// (URL without it, Basic credentials).
 fn split_credentials(url: &str) -> (String, Option<String>) {
-    let Some(i) = url.find("://") else { return (url.to_string(), None) };
-    let rest = &url[i + 3..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => {
-            let user = percent_decode(&rest[..at]);
-            let bare = format!("{}{}", &url[..i + 3], &rest[at + 1..]);
-            (bare, Some(aws_smithy_types::base64::encode(user)))
-        }
-        None => (url.to_string(), None),
-    }
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
+    let (bare, user) = ballast_core::url::credentials(url);
+    (bare, user.map(aws_smithy_types::base64::encode))
 }
 
 /// One request: the body of a 2xx answer.

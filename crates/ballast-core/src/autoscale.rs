@@ -250,9 +250,7 @@ fn service(name: &str, r: &RawService) -> Result<Option<ServiceScaling>, String>
     for (i, t) in sources.third_party.iter().flatten().enumerate() {
         let at = format!("{key}.metric_sources.third_party[{i}]");
         let url = need(&t.url, &format!("{at}.url"))?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("{at}.url: must start with http:// or https://"));
-        }
+        crate::url::check(&url).map_err(|e| format!("{at}.url: {e}"))?;
         let post = match t.method.as_deref().unwrap_or("GET").to_ascii_uppercase().as_str() {
             "GET" => false,
             "POST" => true,
@@ -357,34 +355,9 @@ impl AutoscaleConfig {
     }
 }
 
-/// The URL fit for a log line: credentials (`user:password@`) and every query value replaced
-/// by `***` (tokens travel in query strings as often as in the user part).
+/// The URL fit for a log line ([`crate::url::redact`]): credentials and query values removed.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(auth_end);
-    let host = match authority.rfind('@') {
-        Some(i) => format!("***@{}", &authority[i + 1..]),
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let (query, frag) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
-            let q: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) => format!("{k}=***"),
-                    None => kv.to_string(),
-                })
-                .collect();
-            format!("{path}?{}{}", q.join("&"), frag.map(|f| format!("#{f}")).unwrap_or_default())
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}{host}{tail}")
+    crate::url::redact(url)
 }
 
 /// Why an HTTP metric answer gave no number.
@@ -439,10 +412,48 @@ pub fn extract_field(body: &[u8], path: &str) -> Result<f64, FieldError> {
     Err(FieldError::NotANumber(path.to_string(), kind))
 }
 
+/// Configuration text after `%(VAR)` substitution, and what was substituted (to keep the
+/// values out of error messages: [`Substituted::scrub`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Substituted {
+    /// The text with every reference replaced.
+    pub text: String,
+    /// (name, value), raw and as put into the text (percent-encoded in a URL), longest first.
+    pub values: Vec<(String, String)>,
+}
+
+impl Substituted {
+    /// `message` with every substituted value replaced by its `%(NAME)`: a value of four or
+    /// more characters wherever it appears, a shorter one where it stands quoted (`"v"`,
+    /// `` `v` ``, `'v'`, as parsers quote what they met). Nothing from the environment reaches
+    /// an error.
+    pub fn scrub(&self, message: &str) -> String {
+        let mut m = message.to_string();
+        for (name, v) in &self.values {
+            if v.is_empty() {
+                continue;
+            }
+            let r = format!("%({name})");
+            if v.chars().count() >= 4 {
+                m = m.replace(v.as_str(), &r);
+            } else {
+                for (o, c) in [('"', '"'), ('`', '`'), ('\'', '\'')] {
+                    m = m.replace(&format!("{o}{v}{c}"), &format!("{o}{r}{c}"));
+                }
+            }
+        }
+        m
+    }
+}
+
 /// Replaces every `%(NAME)` (letters, digits, `_`) with the variable's value; a missing
-/// variable is an error giving its name and 1-based line and column.
-pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, (String, usize, usize)> {
+/// variable is an error giving its name and 1-based line and column. A value going into a
+/// URL's user information or a query value is percent-encoded ([`crate::url::url_part`]), so
+/// a password may hold any character (`/`, `#`, `@`, `:` included) and still reach the
+/// endpoint intact; elsewhere it goes in as is.
+pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Substituted, (String, usize, usize)> {
     let mut out = String::with_capacity(text.len());
+    let mut values = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("%(") {
         let after = &rest[i + 2..];
@@ -453,35 +464,37 @@ pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
             continue;
         }
         let name = &after[..name_len];
+        let at = text.len() - rest.len() + i;
         out.push_str(&rest[..i]);
         match lookup(name) {
-            Some(v) => out.push_str(&v),
+            Some(v) => {
+                let put = match crate::url::url_part(&text[..at], &after[name_len + 1..]) {
+                    crate::url::UrlPart::Other => v.clone(),
+                    _ => crate::url::encode_component(&v),
+                };
+                out.push_str(&put);
+                if put != v {
+                    values.push((name.to_string(), put));
+                }
+                values.push((name.to_string(), v));
+            }
             None => {
-                let upto = text.len() - rest.len() + i;
-                let line = text[..upto].matches('\n').count() + 1;
-                let col = text[..upto].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                let line = text[..at].matches('\n').count() + 1;
+                let col = text[..at].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 return Err((name.to_string(), line, col));
             }
         }
         rest = &after[name_len + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    values.dedup();
+    Ok(Substituted { text: out, values })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_and_query_values() {
-        assert_eq!(
-            redact_url("https://u:p@h.example:8443/api/q?token=s3cret&x=1#f"),
-            "https://***@h.example:8443/api/q?token=***&x=***#f"
-        );
-        assert_eq!(redact_url("http://h/api/queues/celery"), "http://h/api/queues/celery");
-        assert_eq!(redact_url("http://a@b@h/x"), "http://***@h/x");
-    }
 
     #[test]
     fn reads_only_numbers_at_a_dot_path() {
@@ -505,8 +518,26 @@ mod tests {
     #[test]
     fn substitutes_variables_and_names_the_missing_one() {
         let env = |k: &str| (k == "USER2" || k == "PW").then(|| format!("<{k}>"));
-        assert_eq!(substitute("url: https://%(USER2):%(PW)@h/x", &env).unwrap(), "url: https://<USER2>:<PW>@h/x");
-        assert_eq!(substitute("a: 100%(not a var", &env).unwrap(), "a: 100%(not a var");
+        assert_eq!(
+            substitute("url: https://%(USER2):%(PW)@h/x", &env).unwrap().text,
+            "url: https://%3CUSER2%3E:%3CPW%3E@h/x"
+        );
+        assert_eq!(substitute("a: %(PW)", &env).unwrap().text, "a: <PW>");
+        assert_eq!(
+            substitute("u: https://h/q?t=%(PW)&x=%(PW)", &env).unwrap().text,
+            "u: https://h/q?t=%3CPW%3E&x=%3CPW%3E"
+        );
+        assert_eq!(substitute("a: 100%(not a var", &env).unwrap().text, "a: 100%(not a var");
         assert_eq!(substitute("a: 1\nb: %(NOPE)\n", &env).unwrap_err(), ("NOPE".to_string(), 2, 4));
+    }
+
+    #[test]
+    fn scrubs_substituted_values_from_messages() {
+        let env = |k: &str| Some(if k == "LONG" { "hunter2".to_string() } else { "ab".to_string() });
+        let s = substitute("a: %(LONG)\nb: %(SHORT)\n", &env).unwrap();
+        assert_eq!(
+            s.scrub("invalid type: string \"hunter2\", expected u32; unknown `ab`; about ab"),
+            "invalid type: string \"%(LONG)\", expected u32; unknown `%(SHORT)`; about ab"
+        );
     }
 }

@@ -256,12 +256,13 @@ fn ranged<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     unit: &str,
 ) -> Result<Option<T>, String> {
     let Some(raw) = lookup(name) else { return Ok(None) };
+    // The value itself is never echoed: nothing from the environment reaches an error.
     let v: T = raw.trim().parse().map_err(|_| {
-        format!("environment variable {name}={raw:?} is not a number; set it to a value from {lo} to {hi}{unit}")
+        format!("environment variable {name} is not a number; set it to a value from {lo} to {hi}{unit}")
     })?;
     if v < lo || v > hi {
         return Err(format!(
-            "environment variable {name}={raw} is out of range; allowed {lo} to {hi}{unit} (values are never clamped)"
+            "environment variable {name} is out of range; allowed {lo} to {hi}{unit} (values are never clamped)"
         ));
     }
     Ok(Some(v))

@@ -18,6 +18,7 @@
 //! - [`action`]: the actions a plan consists of, each printable in one line.
 //! - [`backend`]: the one IO seam (`Backend`) that the simulator and the AWS adapter implement.
 //! - [`config`]: the validated rebalance configuration and seed 000's environment variables.
+//! - [`url`]: metric URLs as RFC 3986 reads them (redaction, checks, encoding).
 //! - [`throttle`]: client-side token buckets per API throttle group.
 //! - [`duration`], [`rng`]: small shared helpers.
 
@@ -38,4 +39,5 @@ pub mod plan;
 pub mod planner;
 pub mod rng;
 pub mod throttle;
+pub mod url;
 pub mod view;

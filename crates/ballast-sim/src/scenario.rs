@@ -509,6 +509,12 @@ impl Scenario {
                 }
                 key = field.to_string();
             }
+            // A type error names no field: name it from the position.
+            if key.is_empty()
+                && let Some(path) = key_path_at(text, line, column)
+            {
+                key = path;
+            }
             ScenarioError {
                 file: file.to_string(),
                 line,
@@ -564,6 +570,120 @@ pub fn locate_key(text: &str, key: &str, from_line: u64) -> Option<(u64, u64)> {
         }
     }
     None
+}
+
+/// Indentation of a YAML line: (the column of its leading `- `, if it is a list item; the
+/// column where its content starts; the content).
+fn indents(line: &str) -> (Option<usize>, usize, &str) {
+    let lead = line.len() - line.trim_start_matches(' ').len();
+    let mut rest = &line[lead..];
+    let mut ci = lead;
+    let dash = (rest.starts_with("- ") || rest == "-").then_some(lead);
+    while rest.starts_with("- ") {
+        rest = rest[2..].trim_start_matches(' ');
+        ci = line.len() - rest.len();
+    }
+    (dash, ci, rest)
+}
+
+/// The keys a position sits under within one line of flow or block YAML (`a: {b: 1, c: {d: [`
+/// gives `a`, `c`, `d`), ignoring quoted text.
+fn flow_keys(s: &str) -> Vec<String> {
+    let mut levels: Vec<Option<String>> = vec![None];
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let word_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.';
+    for c in s.chars() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            ':' if !word.is_empty() => {
+                if let Some(top) = levels.last_mut() {
+                    *top = Some(std::mem::take(&mut word));
+                }
+            }
+            '{' | '[' => levels.push(None),
+            '}' | ']' if levels.len() > 1 => {
+                levels.pop();
+            }
+            _ => {}
+        }
+        if word_char(c) {
+            word.push(c);
+        } else {
+            word.clear();
+        }
+    }
+    levels.into_iter().flatten().collect()
+}
+
+/// The dotted key path (`clusters.prod.rebalance.drain.timeout`, with `[i]` for list items) of
+/// what stands at a 1-based line and column of block or flow YAML, judged from indentation and
+/// brackets, for errors a parser reports without naming the field. `None` when nothing can be
+/// told (the position is outside the text, or not under a key).
+pub fn key_path_at(text: &str, line: u64, column: u64) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let idx = (line as usize).checked_sub(1)?;
+    let cur = *lines.get(idx)?;
+    let (dash, ci, _) = indents(cur);
+    let upto: String = cur.chars().take((column as usize).saturating_sub(1)).collect();
+    let mut inner = flow_keys(upto.get(ci..).unwrap_or(""));
+    if inner.is_empty() {
+        // At the start of a `key: value` line: the key itself.
+        let own = cur.get(ci..).unwrap_or("");
+        inner = flow_keys(own.find(':').map_or("", |i| &own[..=i]));
+    }
+    let mut up: Vec<String> = Vec::new();
+    let mut want = ci;
+    // (the column of the list's dashes, how many items came before ours)
+    let mut in_list: Option<(usize, usize)> = dash.map(|d| (d, 0));
+    for l in lines[..idx].iter().rev() {
+        if want == 0 && in_list.is_none() {
+            break;
+        }
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let (d, c, rest) = indents(l);
+        let key = rest.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\'']).to_string());
+        if let Some((d0, n)) = in_list {
+            if d == Some(d0) {
+                in_list = Some((d0, n + 1));
+                continue;
+            }
+            let lead = d.unwrap_or(c);
+            if lead > d0 {
+                continue;
+            }
+            // The list's own key (`groups:`), at the dashes' column or left of them.
+            up.push(format!("[{n}]"));
+            in_list = None;
+            want = d0 + 1;
+        }
+        if c < want {
+            if let Some(k) = key.filter(|k| !k.is_empty()) {
+                up.push(k);
+            }
+            want = c;
+            in_list = d.map(|d| (d, 0));
+        } else if c == want && d.is_some() {
+            in_list = d.map(|d| (d, 0));
+        }
+    }
+    let mut out = String::new();
+    for part in up.iter().rev().chain(inner.iter()) {
+        if !out.is_empty() && !part.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(part);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {

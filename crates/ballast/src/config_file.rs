@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ballast_core::autoscale::Substituted;
 use ballast_core::config::{ClusterConfig, EnvSettings, RawClusterConfig, validate_cluster};
 use serde::Deserialize;
 
@@ -71,16 +72,38 @@ fn position(text: &str, err: &serde_saphyr::Error) -> (u64, u64, String) {
     {
         (line, col) = (l, c);
     }
+    // A type error names no field: name it from the position (`clusters.prod.min: invalid u32`).
+    let msg = match ballast_sim::scenario::key_path_at(text, line, col) {
+        Some(path) if !msg.starts_with("unknown field") => format!("{path}: {msg}"),
+        Some(path) => match path.rsplit_once('.') {
+            Some((parent, _)) => format!("{parent}: {msg}"),
+            None => msg,
+        },
+        None => msg,
+    };
     (line, col, msg)
 }
 
-/// `%(VAR)` substitution from the process environment (seed 003's syntax), before parsing.
-fn substituted(text: &str, file: &str) -> Result<String> {
-    ballast_core::autoscale::substitute(text, &|k: &str| std::env::var(k).ok()).map_err(|(name, l, c)| {
+/// Looks a `%(VAR)` name up (the process environment, or a test's table).
+pub type Vars<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// The process environment as [`Vars`].
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `%(VAR)` substitution (seed 003's syntax), before parsing.
+fn substituted(text: &str, file: &str, vars: &Vars) -> Result<Substituted> {
+    ballast_core::autoscale::substitute(text, vars).map_err(|(name, l, c)| {
         AppError::Input(format!(
             "{file}:{l}:{c}: %({name}): the environment variable {name} is not set; set it or remove the reference"
         ))
     })
+}
+
+/// An input error whose message carries no substituted value (see [`Substituted::scrub`]).
+fn scrubbed(subs: &Substituted, message: String) -> AppError {
+    AppError::Input(subs.scrub(&message))
 }
 
 fn locate(text: &str, file: &str, anchor: Option<&str>, m: &str) -> String {
@@ -93,15 +116,21 @@ fn locate(text: &str, file: &str, anchor: Option<&str>, m: &str) -> String {
 
 /// Parses and validates configuration text; `file` names it in errors.
 pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
-    let text = &substituted(text, file)?;
+    parse_with(text, file, env, &process_env)
+}
+
+/// [`parse`] with `%(VAR)` values from `vars`.
+pub fn parse_with(text: &str, file: &str, env: &EnvSettings, vars: &Vars) -> Result<Config> {
+    let subs = substituted(text, file, vars)?;
+    let text = &subs.text;
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
         let (l, c, m) = position(text, &e);
-        AppError::Input(format!("{file}:{l}:{c}: {m} (see docs/configuration.md)"))
+        scrubbed(&subs, format!("{file}:{l}:{c}: {m} (see docs/configuration.md)"))
     })?;
     let mut clusters = BTreeMap::new();
     for (name, entry) in raw.clusters {
         let cfg = validate_cluster(&entry, env)
-            .map_err(|m| AppError::Input(locate(text, file, Some(&name), &format!("clusters.{name}.{m}"))))?;
+            .map_err(|m| scrubbed(&subs, locate(text, file, Some(&name), &format!("clusters.{name}.{m}"))))?;
         clusters.insert(name, cfg);
     }
     if clusters.is_empty() && raw.discover.is_none() {
@@ -157,13 +186,19 @@ pub fn configured_clusters(
 /// One seed 003 cluster definition (`<cluster>.yml`): the autoscale job alone, as
 /// ecs-autoscale ran it (the drop-in: rebalance stays off for these clusters).
 pub fn parse_definition(text: &str, file: &str, env: &EnvSettings) -> Result<ClusterConfig> {
-    let text = &substituted(text, file)?;
+    parse_definition_with(text, file, env, &process_env)
+}
+
+/// [`parse_definition`] with `%(VAR)` values from `vars`.
+pub fn parse_definition_with(text: &str, file: &str, env: &EnvSettings, vars: &Vars) -> Result<ClusterConfig> {
+    let subs = substituted(text, file, vars)?;
+    let text = &subs.text;
     let raw: ballast_core::autoscale::RawAutoscale = serde_saphyr::from_str(text).map_err(|e| {
         let (l, c, m) = position(text, &e);
-        AppError::Input(format!("{file}:{l}:{c}: {m} (a seed 003 cluster definition; see docs/autoscale.md)"))
+        scrubbed(&subs, format!("{file}:{l}:{c}: {m} (a seed 003 cluster definition; see docs/autoscale.md)"))
     })?;
     let autoscale = ballast_core::autoscale::AutoscaleConfig::from_raw(&raw)
-        .map_err(|m| AppError::Input(locate(text, file, None, &m)))?;
+        .map_err(|m| scrubbed(&subs, locate(text, file, None, &m)))?;
     let mut rebalance = ballast_core::config::RebalanceConfig::from_raw(None, env).map_err(AppError::Input)?;
     rebalance.enabled = false;
     Ok(ClusterConfig { rebalance, spot_fallback: None, autoscale })

@@ -138,3 +138,20 @@ fn bad_answers_are_refused_within_the_limits_and_never_show_the_credentials() {
     let e = get("http://127.0.0.1:9/x".into()).unwrap_err();
     assert!(e.to_string().contains("could not connect"), "{e}");
 }
+
+/// Issue [10]: a password of every printable character, percent-encoded as `%(VAR)`
+/// substitution writes it, arrives intact as HTTP Basic, and no error shows any of it.
+#[test]
+fn every_printable_character_reaches_the_endpoint_and_no_error() {
+    let (addr, rx) = serve(answer);
+    let pw: String = (0x20u8..0x7f).map(char::from).collect();
+    let enc = ballast_core::url::encode_component(&pw);
+    let url = format!("http://guest:{enc}@{addr}/api/queues/celery");
+    ballast_core::url::check(&url).unwrap();
+    get(url).unwrap();
+    let head = rx.recv().unwrap();
+    let want = aws_smithy_types::base64::encode(format!("guest:{pw}"));
+    assert!(head.contains(&format!("authorization: Basic {want}")), "{head}");
+    let e = get(format!("http://guest:{enc}@{addr}/fail")).unwrap_err().to_string();
+    assert!(!e.contains(&enc) && !e.contains("guest"), "{e}");
+}

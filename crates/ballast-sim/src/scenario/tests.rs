@@ -68,3 +68,17 @@ fn sizes_beyond_ecs_limits_are_refused() {
     let e = err(&MIN.replace("desired: 2, cpu", "desired: 99999, cpu"));
     assert!(e.message.contains("5000 tasks"), "{e}");
 }
+
+#[test]
+fn tells_the_key_path_of_a_position() {
+    let t = "clusters:\n  prod:\n    rebalance:\n      cov_percent: lots\n      drain: {timeout: [1], x: 2}\n    spot_fallback:\n      groups:\n        - spot: a\n          weight: x\n        - spot: b\n          weight: y\n";
+    assert_eq!(key_path_at(t, 4, 20).as_deref(), Some("clusters.prod.rebalance.cov_percent"));
+    assert_eq!(key_path_at(t, 5, 24).as_deref(), Some("clusters.prod.rebalance.drain.timeout"));
+    assert_eq!(key_path_at(t, 9, 19).as_deref(), Some("clusters.prod.spot_fallback.groups[0].weight"));
+    assert_eq!(key_path_at(t, 11, 19).as_deref(), Some("clusters.prod.spot_fallback.groups[1].weight"));
+    assert_eq!(key_path_at(t, 10, 17).as_deref(), Some("clusters.prod.spot_fallback.groups[1].spot"));
+    assert_eq!(key_path_at(t, 3, 5).as_deref(), Some("clusters.prod.rebalance"));
+    assert_eq!(key_path_at(t, 99, 1), None);
+    let flat = "a:\n- b: 1\n  c: x\n";
+    assert_eq!(key_path_at(flat, 3, 6).as_deref(), Some("a[0].c"));
+}

@@ -49,6 +49,38 @@ fn seed_003s_example_validates_as_written_in_both_forms() {
     assert!(e.contains("%(PASSWORD)") && e.contains("my_cluster.yml:") && !e.contains("guest"), "{e}");
 }
 
+/// Issue [10]: a password with `/`, `#`, `@`, `:` and a blank, from `%(PASSWORD)`, loads
+/// (ballast encodes it); written raw into the URL it is refused as ambiguous; a value in the
+/// wrong place is refused; and neither the value nor the URL is ever printed.
+#[test]
+fn secrets_with_any_characters_load_and_are_never_printed() {
+    let secret = "s3/cr#t@x y:%z";
+    let def = |url: &str, extra: &str| {
+        format!(
+            "autoscale_group: asg\nservices:\n  worker:\n    max: 3\n{extra}    metric_sources:\n      third_party:\n        - url: {url}\n          statistics: [{{name: messages_ready, alias: q}}]\n    events: [{{metric: q, action: 1, min: 5, max: null}}]\n"
+        )
+    };
+    let vars = [("USERNAME", "guest"), ("PASSWORD", secret)];
+    let url = "https://%(USERNAME):%(PASSWORD)@rabbit.example/api/queues/%2F/celery";
+    let dir = dir_with("secret-ok", "c.yml", &def(url, ""));
+    let o = ballast_env(&["validate", "--config", dir.to_str().unwrap()], &vars);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("s3/cr") && !stderr(&o).contains("s3/cr"), "{}{}", stdout(&o), stderr(&o));
+    // Raw: RFC 3986 ends the authority at the `/`; ballast refuses rather than guess.
+    let raw = format!("https://guest:{}@rabbit.example/api/queues/celery", "s3/cr#t");
+    let dir = dir_with("secret-raw", "c.yml", &def(&raw, ""));
+    let o = ballast(&["validate", "--config", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("ambiguous") && e.contains("third_party[0].url") && !e.contains("s3/cr"), "{e}");
+    // The variable where a number belongs: the error names the place, not the value.
+    let dir = dir_with("secret-misplaced", "c.yml", &def(url, "    min: %(PASSWORD)\n"));
+    let o = ballast_env(&["validate", "--config", dir.to_str().unwrap()], &vars);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("c.yml:5:") && !e.contains("s3/cr") && !e.contains("x y"), "{e}");
+}
+
 #[test]
 fn metric_arithmetic_is_parsed_never_executed() {
     let base = "autoscale_group: asg\nservices:\n  worker:\n    min: 1\n    max: 3\n    metric_sources:\n      cloudwatch:\n        - {namespace: AWS/ECS, metric_name: CPUUtilization, period: 300, statistics: [{name: Average, alias: cpu}]}\n    events:\n      - {metric: \"METRIC\", action: 1, min: 5, max: null}\n";
