@@ -209,6 +209,19 @@ impl Backend for AwsBackend {
         self.block(read::one_instance(&clients, &gate, cluster, arn))
     }
 
+    fn task_protection(
+        &mut self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<BTreeMap<String, ballast_core::backend::TaskProtection>, BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        let mut out = BTreeMap::new();
+        for chunk in task_arns.chunks(ballast_core::backend::PROTECTION_BATCH) {
+            out.extend(self.block(read::task_protection(&clients, &gate, cluster, chunk))?);
+        }
+        Ok(out)
+    }
+
     fn service_state(
         &mut self,
         cluster: &str,

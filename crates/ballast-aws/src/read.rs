@@ -11,8 +11,11 @@
 //! INACTIVE ones take no tasks and cannot be drained); tasks are listed with desiredStatus
 //! RUNNING (a task being stopped has already given its resources back, ecs-behaviour.md §1.1);
 //! an instance or task that vanishes between list and describe (a `MISSING` failure) is
-//! left out of the snapshot; task scale-in protection is not read here but right before each
-//! StopTask ([`crate::write`]), which costs one call per stop instead of ⌈T/10⌉ per snapshot.
+//! left out of the snapshot; task scale-in protection is not in DescribeTasks, so it is read
+//! (GetTaskProtection, [`task_protection`]) only for the tasks a plan may touch: the services
+//! whose tasks it moves (before deciding again), a surge's service right before it protects,
+//! the victims right before they go, and right before each StopTask ([`crate::write`]); that
+//! costs ⌈T/10⌉ calls per touched service instead of per snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +23,7 @@ use aws_sdk_ecs::types::{
     ClusterField, DesiredStatus, HealthStatus, PlacementConstraintType, PlacementStrategyType, SchedulingStrategy,
     ServiceField,
 };
-use ballast_core::backend::{BackendError, GroupInfo, GroupInstance, Lifecycle};
+use ballast_core::backend::{BackendError, GroupInfo, GroupInstance, Lifecycle, TaskProtection};
 use ballast_core::duration::Millis;
 use ballast_core::model::{
     BinpackField, Constraint, ContainerInstance, Deployment, InstanceStatus, Resources, Service, Snapshot, Strategy,
@@ -83,6 +86,46 @@ pub async fn one_instance(
         .await
         .map_err(to("DescribeContainerInstances"))?;
     Ok(r.container_instances().iter().filter_map(instance).next())
+}
+
+/// Scale-in protection of up to 10 tasks (GetTaskProtection). A task the answer names as a
+/// failure with reason MISSING (stopped meanwhile) is unprotected; an expired protection is
+/// off. Expiry in epoch milliseconds.
+pub async fn task_protection(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+    arns: &[String],
+) -> Result<BTreeMap<String, TaskProtection>, BackendError> {
+    let mut out: BTreeMap<String, TaskProtection> =
+        arns.iter().map(|a| (a.clone(), TaskProtection::default())).collect();
+    if arns.is_empty() {
+        return Ok(out);
+    }
+    gate.pass("GetTaskProtection").await;
+    let r = c
+        .ecs
+        .get_task_protection()
+        .cluster(cluster)
+        .set_tasks(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(to("GetTaskProtection"))?;
+    if let Some(f) = r.failures().iter().find(|f| f.reason() != Some("MISSING")) {
+        return Err(failure("GetTaskProtection", f.arn(), f.reason(), f.detail()));
+    }
+    let now = crate::wall_clock().0 as i64;
+    for t in r.protected_tasks() {
+        let Some(arn) = t.task_arn() else { continue };
+        let expires = t.expiration_date().and_then(|d| d.to_millis().ok());
+        if t.protection_enabled() && expires.is_none_or(|e| e > now) {
+            out.insert(
+                arn.to_string(),
+                TaskProtection { enabled: true, expires: expires.map(|e| Millis(e.max(0) as u64)) },
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// One service and its live tasks (DescribeServices of one service, ListTasks of the service

@@ -175,6 +175,19 @@ pub fn snapshot_calls(instances: usize, services: usize, tasks: usize, new_defs:
     .collect()
 }
 
+/// One task's scale-in protection as GetTaskProtection answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskProtection {
+    /// Protection is on (and not expired).
+    pub enabled: bool,
+    /// When it expires (epoch milliseconds on AWS, simulated time in the simulator), when
+    /// the backend knows.
+    pub expires: Option<Millis>,
+}
+
+/// Tasks one GetTaskProtection call may name.
+pub const PROTECTION_BATCH: usize = 10;
+
 /// A cluster backend: the simulator or AWS.
 pub trait Backend {
     /// Reads the whole cluster.
@@ -225,6 +238,24 @@ pub trait Backend {
     /// default, from a whole snapshot.
     fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {
         Ok(self.snapshot(cluster)?.services)
+    }
+    /// The scale-in protection of tasks (GetTaskProtection, [`PROTECTION_BATCH`] tasks per
+    /// call). Snapshots and service reads do not carry it (DescribeTasks does not show it);
+    /// this does. A task the answer omits (stopped meanwhile) is unprotected. By default, the
+    /// snapshot's `protected` flags, with no expiry.
+    fn task_protection(
+        &mut self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<BTreeMap<String, TaskProtection>, BackendError> {
+        let snap = self.snapshot(cluster)?;
+        Ok(task_arns
+            .iter()
+            .map(|a| {
+                let enabled = snap.tasks.iter().any(|t| &t.arn == a && t.protected);
+                (a.clone(), TaskProtection { enabled, expires: None })
+            })
+            .collect())
     }
     /// Every datapoint of one metric over the last `window`, oldest first, partial periods
     /// included (GetMetricStatistics, one metric per call). ballast itself reads

@@ -91,6 +91,9 @@ pub enum Read {
     Instance(String),
     /// One Auto Scaling group (DescribeAutoScalingGroups).
     Group(String),
+    /// The scale-in protection of one service's live tasks (GetTaskProtection, 10 tasks a
+    /// call), set on the tasks of its [`Read::Service`] read (which it implies).
+    Protection(String),
 }
 
 /// What the executor read for a guard or a wait (`None`: the resource is gone).
@@ -102,6 +105,9 @@ pub struct Fresh {
     pub instances: BTreeMap<String, Option<ContainerInstance>>,
     /// Groups by name.
     pub groups: BTreeMap<String, Option<GroupInfo>>,
+    /// Tasks' scale-in protection, for the services a [`Read::Protection`] named (also set
+    /// on those services' tasks).
+    pub protection: BTreeMap<String, crate::backend::TaskProtection>,
 }
 
 impl Fresh {
@@ -198,9 +204,12 @@ impl Guard {
         match self {
             Guard::Always => {}
             Guard::All { all } => all.iter().for_each(|g| g.reads(out)),
+            Guard::Movable { service, .. } => {
+                out.insert(Read::Service(service.clone()));
+                out.insert(Read::Protection(service.clone()));
+            }
             Guard::ServiceSteady { service, .. }
             | Guard::ServiceDesired { service, .. }
-            | Guard::Movable { service, .. }
             | Guard::AboveMinHealthy { service }
             | Guard::Improves { service, .. } => {
                 out.insert(Read::Service(service.clone()));

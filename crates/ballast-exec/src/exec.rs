@@ -2,10 +2,12 @@
 //! faults (on top of the SDK's own), the run's deadline, the run lease, dry run, and a log of
 //! what was sent. [`crate::execute`] carries a plan out through it; nothing else decides.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
-use ballast_core::backend::{Backend, BackendError, GroupInfo, HttpRequest, MetricQuery};
+use ballast_core::backend::{
+    Backend, BackendError, GroupInfo, HttpRequest, MetricQuery, PROTECTION_BATCH, TaskProtection,
+};
 use ballast_core::duration::Millis;
 use ballast_core::model::Snapshot;
 use ballast_core::plan::{Fresh, Read};
@@ -240,9 +242,35 @@ impl<'a> Exec<'a> {
                     };
                     f.groups.insert(g.clone(), v);
                 }
+                Read::Protection(s) => {
+                    // After the service's own read (the set orders it so), on its tasks.
+                    if !f.services.contains_key(s) {
+                        let v = self.retry(|b| b.service_state(&cluster, s))?;
+                        f.services.insert(s.clone(), v);
+                    }
+                    if let Some(Some(state)) = f.services.get_mut(s) {
+                        let arns: Vec<String> = state.tasks.iter().map(|t| t.arn.clone()).collect();
+                        let p = self.task_protection(&arns)?;
+                        for t in &mut state.tasks {
+                            t.protected = p.get(&t.arn).is_some_and(|p| p.enabled);
+                        }
+                        f.protection.extend(p);
+                    }
+                }
             }
         }
         Ok(f)
+    }
+
+    /// The scale-in protection of these tasks (GetTaskProtection, 10 per call), read even in
+    /// a dry run.
+    pub fn task_protection(&mut self, arns: &[String]) -> Result<BTreeMap<String, TaskProtection>, ExecError> {
+        let cluster = self.cluster.clone();
+        let mut out = BTreeMap::new();
+        for chunk in arns.chunks(PROTECTION_BATCH) {
+            out.extend(self.retry(|b| b.task_protection(&cluster, chunk))?);
+        }
+        Ok(out)
     }
 
     /// The latest complete datapoint of each metric (`None`: unknown).

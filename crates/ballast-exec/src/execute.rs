@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
-use ballast_core::backend::BackendError;
+use ballast_core::backend::{BackendError, PROTECTION_BATCH};
+use ballast_core::duration::Millis;
 use ballast_core::model::{Task, short_id};
 use ballast_core::plan::{Act, JobKind, Plan, Read, Step, Wait};
 use ballast_core::view::View;
@@ -64,13 +65,26 @@ pub struct Outcome {
 struct Memo {
     /// The service's live tasks when the step began.
     baseline: Vec<Task>,
-    /// Tasks this step protected, per service (exactly what it clears).
-    protected: BTreeMap<String, Vec<String>>,
+    /// Tasks this step protected, per service, and when that protection expires (between
+    /// the two times: the calls take time): exactly what it clears.
+    protected: BTreeMap<String, Protected>,
     /// StopTask calls sent.
     stops: usize,
     /// Any action sent (a step whose first guard failed sent nothing, and cleans up nothing).
     sent: bool,
 }
+
+/// What a step protected on one service.
+#[derive(Debug, Default)]
+struct Protected {
+    arns: Vec<String>,
+    /// The earliest and latest expiry the calls can have set.
+    expires: (Millis, Millis),
+}
+
+/// How far the service's clock may differ from ours when matching an expiry it reports to
+/// the one ballast set.
+const CLOCK_SKEW: Millis = Millis::secs(5);
 
 /// Carries `plan` (decided from `view`) out.
 pub fn execute(ex: &mut Exec, plan: &Plan, view: &View) -> Result<Outcome, ExecError> {
@@ -186,8 +200,10 @@ fn acts(ex: &mut Exec, list: &[Act], memo: &mut Memo) -> Result<Option<String>, 
         let actions = match act {
             Act::Send { action } => vec![action.clone()],
             Act::ProtectAllBut { service, victims, minutes } => {
-                let fresh = ex.fresh(&BTreeSet::from([Read::Service(service.clone())]))?;
-                // Tasks someone else protected keep their protection, untouched.
+                // Read right before: tasks someone else protected (an application mid-job)
+                // keep their protection, untouched: never extended, shortened or cleared.
+                let fresh =
+                    ex.fresh(&BTreeSet::from([Read::Service(service.clone()), Read::Protection(service.clone())]))?;
                 let arns: Vec<String> = fresh
                     .services
                     .get(service)
@@ -200,44 +216,79 @@ fn acts(ex: &mut Exec, list: &[Act], memo: &mut Memo) -> Result<Option<String>, 
                             .collect()
                     })
                     .unwrap_or_default();
-                let calls = arns
-                    .chunks(10)
-                    .map(|c| Action::SetTaskProtection {
+                let lasts = Millis::mins(u64::from(*minutes));
+                let from = ex.now() + lasts;
+                let mut sent = Vec::new();
+                for c in arns.chunks(PROTECTION_BATCH) {
+                    let a = Action::SetTaskProtection {
                         task_arns: c.to_vec(),
                         protected: true,
                         expires_in_minutes: *minutes,
-                    })
-                    .collect();
-                memo.protected.insert(service.clone(), arns);
-                calls
+                    };
+                    let target = a.to_string();
+                    memo.sent = true;
+                    let r = ex.apply(a);
+                    // What may have been set is remembered before any error counts.
+                    sent.extend_from_slice(c);
+                    let until = ex.now() + lasts;
+                    memo.protected.insert(service.clone(), Protected { arns: sent.clone(), expires: (from, until) });
+                    if let Some(why) = refused(ex, r, &target)? {
+                        return Ok(Some(why));
+                    }
+                }
+                continue;
             }
-            Act::ClearProtection { service } => memo
-                .protected
-                .remove(service)
-                .unwrap_or_default()
-                .chunks(10)
-                .map(|c| Action::SetTaskProtection { task_arns: c.to_vec(), protected: false, expires_in_minutes: 0 })
-                .collect(),
+            Act::ClearProtection { service } => {
+                let Some(p) = memo.protected.remove(service) else { continue };
+                // Only what this step set and nobody set again since: read it back, and clear
+                // a task only while its expiry is the one ballast's call gave it.
+                let now = ex.task_protection(&p.arns)?;
+                let (lo, hi) = (p.expires.0 - CLOCK_SKEW, p.expires.1 + CLOCK_SKEW);
+                let ours: Vec<String> = p
+                    .arns
+                    .iter()
+                    .filter(|a| now.get(*a).is_some_and(|t| t.enabled && t.expires.is_none_or(|e| e >= lo && e <= hi)))
+                    .cloned()
+                    .collect();
+                for a in p.arns.iter().filter(|a| !ours.contains(a) && now.get(*a).is_some_and(|t| t.enabled)) {
+                    tracing::info!(cluster = %ex.cluster, task = short_id(a), "left its scale-in protection: someone set it again since ballast did");
+                }
+                ours.chunks(PROTECTION_BATCH)
+                    .map(|c| Action::SetTaskProtection {
+                        task_arns: c.to_vec(),
+                        protected: false,
+                        expires_in_minutes: 0,
+                    })
+                    .collect()
+            }
         };
         for a in actions {
             let stop = matches!(a, Action::StopTask { .. });
             let target = a.to_string();
             memo.sent = true;
-            match ex.apply(a) {
-                Ok(()) => {
-                    if stop {
-                        memo.stops += 1;
-                    }
-                }
-                Err(ExecError::Backend(
-                    e @ (BackendError::NotFound { .. } | BackendError::Invalid { .. } | BackendError::Conflict { .. }),
-                )) => {
-                    tracing::warn!(cluster = %ex.cluster, "refused: {target}: {e}");
-                    return Ok(Some(format!("{}: {e}", short_id(&target))));
-                }
-                Err(e) => return Err(e),
+            let r = ex.apply(a);
+            if stop && r.is_ok() {
+                memo.stops += 1;
+            }
+            if let Some(why) = refused(ex, r, &target)? {
+                return Ok(Some(why));
             }
         }
     }
     Ok(None)
+}
+
+/// One sent action's result: `Some(why)` when the service refused it for good (a vanished
+/// resource, a protected task, a conflict), which ends the step; other failures end the run.
+fn refused(ex: &Exec, r: Result<(), ExecError>, target: &str) -> Result<Option<String>, ExecError> {
+    match r {
+        Ok(()) => Ok(None),
+        Err(ExecError::Backend(
+            e @ (BackendError::NotFound { .. } | BackendError::Invalid { .. } | BackendError::Conflict { .. }),
+        )) => {
+            tracing::warn!(cluster = %ex.cluster, "refused: {target}: {e}");
+            Ok(Some(format!("{}: {e}", short_id(target))))
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -3,7 +3,7 @@
 //! ([`ballast_core::jobs::decide`]), then either render the plan (a dry run: the very plan a
 //! run carries out) or carry it out ([`crate::execute`]) under the run lease.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
 use ballast_core::backend::{Backend, BackendError};
@@ -153,6 +153,54 @@ pub fn read_view(ex: &mut Exec, cfg: &ClusterConfig, jobs: Jobs, cause: &Cause) 
     })
 }
 
+/// Decides, knowing the scale-in protection of every task the plan may stop: a snapshot does
+/// not show protection (DescribeTasks does not carry it), so after each decision the live
+/// tasks of the services whose tasks it moves, not read yet, are read (GetTaskProtection, 10
+/// a call) and, if any of them is protected, the jobs decide again, never choosing a
+/// protected task. Bounded by the number of services; only the services a plan touches cost
+/// calls.
+pub fn decide_protected(
+    ex: &mut Exec,
+    view: &mut View,
+    cfg: &ClusterConfig,
+    jobs: Jobs,
+) -> Result<(Plan, Explained), ExecError> {
+    let budget = Budget { restarts: cfg.rebalance.max_restarts_per_run };
+    let mut read: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let (plan, explained) = jobs::decide(view, cfg, jobs, &budget);
+        let touched: BTreeSet<String> = plan
+            .steps
+            .iter()
+            .filter(|s| !s.moves.is_empty())
+            .filter_map(|s| s.service.clone())
+            .filter(|s| !read.contains(s))
+            .collect();
+        if touched.is_empty() {
+            return Ok((plan, explained));
+        }
+        let arns: Vec<String> = view
+            .snapshot
+            .tasks
+            .iter()
+            .filter(|t| t.is_live() && t.service.as_ref().is_some_and(|s| touched.contains(s)))
+            .map(|t| t.arn.clone())
+            .collect();
+        let p = ex.task_protection(&arns)?;
+        let mut found = false;
+        for t in view.snapshot.tasks.iter_mut() {
+            if p.get(&t.arn).is_some_and(|p| p.enabled) && !t.protected {
+                t.protected = true;
+                found = true;
+            }
+        }
+        read.extend(touched);
+        if !found {
+            return Ok((plan, explained));
+        }
+    }
+}
+
 /// Runs the asked `jobs` once on `cluster` within `budget`. `keep_before` also returns the
 /// snapshot the plan was made from. A run another run's lease blocks changes nothing and says
 /// so; a killed process (the crash matrix) is an error.
@@ -176,14 +224,17 @@ pub fn run_cluster(
     if let Some(h) = cause.holder.clone().filter(|_| !dry_run) {
         ex = ex.with_lease(h);
     }
-    let view = match read_view(&mut ex, cfg, jobs, cause) {
+    let decided = read_view(&mut ex, cfg, jobs, cause).and_then(|mut view| {
+        let (plan, explained) = decide_protected(&mut ex, &mut view, cfg, jobs)?;
+        Ok((view, plan, explained))
+    });
+    let (view, plan, explained) = match decided {
         Ok(v) => v,
         Err(e) => {
             run.actions.append(&mut ex.done);
             return Err(e);
         }
     };
-    let (plan, explained) = jobs::decide(&view, cfg, jobs, &Budget { restarts: cfg.rebalance.max_restarts_per_run });
     run.plan = plan;
     run.explained = explained;
     if keep_before {

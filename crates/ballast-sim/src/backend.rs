@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ballast_core::action::Action;
 use ballast_core::backend::{
-    Backend, BackendError, GroupInfo, GroupInstance, HttpRequest, Lifecycle, MetricQuery, snapshot_calls,
+    Backend, BackendError, GroupInfo, GroupInstance, HttpRequest, Lifecycle, MetricQuery, PROTECTION_BATCH,
+    TaskProtection, snapshot_calls,
 };
 use ballast_core::duration::Millis;
 use ballast_core::model::{
@@ -405,6 +406,15 @@ impl Sim {
     }
 }
 
+/// The snapshot as DescribeTasks shows it: without scale-in protection, which only
+/// GetTaskProtection tells ([`Backend::task_protection`]), as on AWS.
+fn hide_protection(mut snap: Snapshot) -> Snapshot {
+    for t in &mut snap.tasks {
+        t.protected = false;
+    }
+    snap
+}
+
 impl Backend for SimBackend<'_> {
     fn snapshot(&mut self, cluster: &str) -> Result<Snapshot, BackendError> {
         if cluster != self.sim.sc.cluster {
@@ -437,7 +447,41 @@ impl Backend for SimBackend<'_> {
             self.sim.task_defs_known.extend(self.task_defs_seen.iter().cloned());
         }
         // The state may have moved on while the calls were retried.
-        Ok(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap })
+        Ok(hide_protection(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap }))
+    }
+
+    fn task_protection(
+        &mut self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<BTreeMap<String, TaskProtection>, BackendError> {
+        for _ in 0..task_arns.len().div_ceil(PROTECTION_BATCH).max(1) {
+            self.call("GetTaskProtection")?;
+        }
+        if cluster != self.sim.sc.cluster {
+            return Err(BackendError::NotFound {
+                operation: "GetTaskProtection".into(),
+                what: format!("cluster {cluster}"),
+            });
+        }
+        let now = self.sim.now;
+        Ok(task_arns
+            .iter()
+            .map(|a| {
+                let until = self
+                    .sim
+                    .tasks
+                    .iter()
+                    .find(|t| &t.arn == a && t.state != TState::Stopped)
+                    .map_or(Millis(0), |t| t.protected_until);
+                let p = if until > now {
+                    TaskProtection { enabled: true, expires: Some(until) }
+                } else {
+                    TaskProtection::default()
+                };
+                (a.clone(), p)
+            })
+            .collect())
     }
 
     fn apply(&mut self, cluster: &str, action: &Action) -> Result<(), BackendError> {
@@ -590,7 +634,7 @@ impl Backend for SimBackend<'_> {
             self.call("DescribeTasks")?;
         }
         // As the state is once the calls are answered (they take time).
-        let snap = self.sim.snapshot();
+        let snap = hide_protection(self.sim.snapshot());
         Ok(snap.service(service).cloned().map(|svc| ballast_core::model::ServiceState {
             tasks: snap.service_tasks(service).cloned().collect(),
             service: svc,

@@ -6,4 +6,5 @@ mod dry_run;
 mod jobs;
 mod overlap;
 mod props;
+mod protection;
 mod support;

@@ -25,6 +25,10 @@ pub trait Hooks {
     fn apply(&mut self, _inner: &mut dyn Backend, _cluster: &str, _a: &Action) -> Result<(), BackendError> {
         Ok(())
     }
+    /// After each mutating call that went through.
+    fn applied(&mut self, _inner: &mut dyn Backend, _cluster: &str, _a: &Action) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// Before each wait.
     fn sleep(&mut self, _inner: &mut dyn Backend) -> Result<(), BackendError> {
         Ok(())
@@ -56,7 +60,36 @@ impl<H: Hooks> Backend for Tap<'_, H> {
     fn apply(&mut self, c: &str, a: &Action) -> Result<(), BackendError> {
         self.hooks.apply(&mut *self.inner, c, a)?;
         self.applied.push(a.clone());
-        self.inner.apply(c, a)
+        self.inner.apply(c, a)?;
+        self.hooks.applied(&mut *self.inner, c, a)
+    }
+    // Every read is passed through as well (the defaults would read whole snapshots, which
+    // neither cost nor show what the backend's own reads do).
+    fn instances(
+        &mut self,
+        c: &str,
+        s: ballast_core::model::InstanceStatus,
+    ) -> Result<Vec<ballast_core::model::ContainerInstance>, BackendError> {
+        self.inner.instances(c, s)
+    }
+    fn instance(&mut self, c: &str, arn: &str) -> Result<Option<ballast_core::model::ContainerInstance>, BackendError> {
+        self.inner.instance(c, arn)
+    }
+    fn service_state(&mut self, c: &str, s: &str) -> Result<Option<ballast_core::model::ServiceState>, BackendError> {
+        self.inner.service_state(c, s)
+    }
+    fn services(&mut self, c: &str) -> Result<Vec<ballast_core::model::Service>, BackendError> {
+        self.inner.services(c)
+    }
+    fn task_protection(
+        &mut self,
+        c: &str,
+        arns: &[String],
+    ) -> Result<BTreeMap<String, ballast_core::backend::TaskProtection>, BackendError> {
+        self.inner.task_protection(c, arns)
+    }
+    fn metric_statistics(&mut self, q: &MetricQuery, w: Millis) -> Result<Vec<(Millis, f64)>, BackendError> {
+        self.inner.metric_statistics(q, w)
     }
     fn cluster_tags(&mut self, c: &str) -> Result<BTreeMap<String, String>, BackendError> {
         self.inner.cluster_tags(c)

@@ -396,9 +396,58 @@ fn direct_stops_stop_the_planned_tasks_and_never_a_protected_one() {
     assert_eq!(stopped, sent, "exactly the tasks ballast stopped are gone");
     let c = calls(&v);
     assert_eq!(c.get("StopTask").copied().unwrap_or(0), sent.len() as u64);
-    assert!(c["GetTaskProtection"] > sent.len() as u64, "protection is read before every stop, refused one included");
-    assert!(stderr(&o).contains("scale-in protection"), "{}", stderr(&o));
+    // Issue [10]: the run reads the protection of the tasks its plan would stop before it
+    // decides, so it never chooses the protected task (rather than having a stop refused).
+    assert!(!sent.contains(&protected), "a protected task was chosen: {v}");
+    assert!(!sent.is_empty(), "the others still move: {v}");
+    assert!(c["GetTaskProtection"] > sent.len() as u64, "read before deciding and again before every stop: {c:?}");
+    assert!(!stderr(&o).contains("refused"), "{}", stderr(&o));
     assert_granted(&m, None, &c);
+}
+
+/// Issue [10]: a task an application protected (a queue worker mid-job) keeps its
+/// protection, and its expiry to the second, through a surge that protects every other task
+/// of its service and then clears what it set; the tasks ballast protected end unprotected.
+#[test]
+fn an_application_protected_task_keeps_its_protection_through_a_surge() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let victims: BTreeSet<String> = plan["clusters"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["text"].as_str().unwrap().split("stops the unprotected ").nth(1))
+        .flat_map(|l| l.split(", ").map(str::to_string))
+        .collect();
+    assert!(!victims.is_empty(), "the plan surges: {plan}");
+    let before = service_tasks(&m.truth("shop"));
+    let worker = before
+        .iter()
+        .find(|a| !victims.contains(ballast_core::model::short_id(a)))
+        .expect("a task the surge would protect")
+        .clone();
+    let set = m.python("protect.py", &["shop", &worker, "90"]);
+    let expiry = set["expires"][&worker].as_str().unwrap().to_string();
+    let v = m.json(&["run", "--cluster", "shop"]);
+    let actions = v["clusters"][0]["actions"].as_array().unwrap();
+    let touched: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| a["action"]["kind"] == "set_task_protection")
+        .flat_map(|a| a["action"]["task_arns"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()))
+        .collect();
+    assert!(!touched.is_empty(), "the surge protected the other tasks: {v}");
+    assert!(!touched.contains(&worker), "ballast sent a protection call for the application's task: {v}");
+    let after = service_tasks(&m.truth("shop"));
+    assert!(after.contains(&worker), "the protected task still runs");
+    let mut args = vec!["shop"];
+    args.extend(after.iter().map(String::as_str));
+    let p = m.python("protection.py", &args);
+    assert_eq!(p[&worker]["enabled"], true, "{p}");
+    assert_eq!(p[&worker]["expires"].as_str(), Some(expiry.as_str()), "the expiry is the application's: {p}");
+    for t in after.iter().filter(|t| **t != worker) {
+        assert_eq!(p[t]["enabled"], false, "ballast left its own protection on {t}: {p}");
+    }
 }
 
 #[test]
