@@ -50,8 +50,11 @@ pub enum Need {
     /// Any job that changes the cluster: the rebalance job (every method: recovery may undo
     /// what any method left), and the run lease every acting job takes.
     Rebalance,
-    /// The autoscale and spot-fallback jobs (Auto Scaling and CloudWatch).
+    /// The autoscale and spot-fallback jobs (Auto Scaling).
     Scale,
+    /// Reading CloudWatch metrics: autoscale rules with `cloudwatch` sources, and
+    /// spot-fallback on a Spot Fleet (AWS/EC2Spot).
+    Metrics,
 }
 
 /// One operation: its IAM prefix, name, why it is called and what it is scoped to.
@@ -96,7 +99,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("autoscaling", "SetDesiredCapacity", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "UpdateAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "TerminateInstanceInAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
-    op("cloudwatch", "GetMetricData", Need::Scale, Scope::Any),
+    op("cloudwatch", "GetMetricData", Need::Metrics, Scope::Any),
 ];
 
 /// The entry for an operation name.

@@ -67,7 +67,12 @@ where
                     .into(),
             }
         }
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => BackendError::Server { operation: op, message },
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_other() => {
+            BackendError::Network { operation: op, message: cause_chain(&err) }
+        }
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            BackendError::Server { operation: op, message: cause_chain(&err) }
+        }
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("");
             let text = ctx.err().message().unwrap_or("").to_string();
@@ -89,6 +94,24 @@ where
         }
         _ => BackendError::Invalid { operation: op, message },
     }
+}
+
+/// An error's causes in one line, each once, without the SDK's debug dump: `tcp connect
+/// error: Connection refused (os error 111)`.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = at {
+        let text = e.to_string();
+        // Generic wrappers ("dispatch failure", "io error", "client error (Connect)") say
+        // less than what they wrap; keep the innermost few.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        at = e.source();
+    }
+    let keep = parts.len().saturating_sub(2);
+    parts[keep..].join(": ")
 }
 
 /// `.map_err(errors::to(OP))`.

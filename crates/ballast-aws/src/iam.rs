@@ -21,18 +21,75 @@ pub struct PolicyFor {
     pub account: Option<String>,
     /// The needs of the configured jobs ([`Need::Read`] is always added).
     pub needs: BTreeSet<Need>,
+    /// ARNs for a CloudFormation template ([`PolicyFor::for_template`]).
+    pub template: bool,
+}
+
+/// The ARN partition of a Region: `aws-cn` for China, `aws-us-gov` for GovCloud, `aws-iso`
+/// and `aws-iso-b` for the isolated Regions, else `aws` (also when no Region is given).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("eu-isoe-") {
+        "aws-iso-e"
+    } else if region.starts_with("us-isof-") {
+        "aws-iso-f"
+    } else {
+        "aws"
+    }
+}
+
+/// Checks an account id for `--account`: twelve digits.
+pub fn check_account(id: &str) -> Result<(), String> {
+    if id.len() == 12 && id.bytes().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("--account {id:?}: an AWS account id is twelve digits (e.g. 123456789012); leave it out for `*`"))
+    }
+}
+
+/// Checks a Region name for the policy's ARNs (`us-east-1`, `cn-north-1`, …).
+pub fn check_region(r: &str) -> Result<(), String> {
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|c| c.is_ascii_digit()));
+    if ok { Ok(()) } else { Err(format!("--region {r:?}: not a Region name (e.g. us-east-1, cn-north-1)")) }
 }
 
 impl PolicyFor {
     /// Every need, as the whole set of jobs would have (for tests and the `all` view).
     pub fn all_needs(mut self) -> PolicyFor {
-        self.needs = [Need::Read, Need::Discover, Need::Rebalance, Need::Scale].into_iter().collect();
+        self.needs = [Need::Read, Need::Discover, Need::Rebalance, Need::Scale, Need::Metrics].into_iter().collect();
         self
+    }
+
+    /// A policy for a CloudFormation template: ARNs written with `${AWS::Partition}`,
+    /// `${AWS::Region}` and `${AWS::AccountId}` (for `Fn::Sub`).
+    pub fn for_template(mut self) -> PolicyFor {
+        self.region = Some("${AWS::Region}".into());
+        self.account = Some("${AWS::AccountId}".into());
+        self.template = true;
+        self
+    }
+
+    fn partition(&self) -> &str {
+        if self.template {
+            return "${AWS::Partition}";
+        }
+        partition(self.region.as_deref().unwrap_or(""))
     }
 
     fn arn(&self, service: &str, rest: &str) -> String {
         format!(
-            "arn:aws:{service}:{}:{}:{rest}",
+            "arn:{}:{service}:{}:{}:{rest}",
+            self.partition(),
             self.region.as_deref().unwrap_or("*"),
             self.account.as_deref().unwrap_or("*")
         )
@@ -111,6 +168,45 @@ pub fn policy(p: &PolicyFor) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The policy's statements as the YAML of a CloudFormation `PolicyDocument.Statement` list,
+/// each line indented by `indent` spaces: ARNs go through `Fn::Sub` (see
+/// [`PolicyFor::for_template`]).
+pub fn template_statements(p: &PolicyFor, indent: usize) -> String {
+    let doc = policy(p);
+    let pad = " ".repeat(indent);
+    let resource = |r: &str| {
+        if r.contains("${") { format!("Fn::Sub: {r}") } else { format!("\"{r}\"") }
+    };
+    let mut out = String::new();
+    for st in doc["Statement"].as_array().into_iter().flatten() {
+        out.push_str(&format!("{pad}- Sid: {}\n", st["Sid"].as_str().unwrap_or("")));
+        out.push_str(&format!("{pad}  Effect: Allow\n{pad}  Action:\n"));
+        for a in st["Action"].as_array().into_iter().flatten() {
+            out.push_str(&format!("{pad}    - {}\n", a.as_str().unwrap_or("")));
+        }
+        let res: Vec<&str> = st["Resource"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        match res.as_slice() {
+            [one] if !one.contains("${") => out.push_str(&format!("{pad}  Resource: {}\n", resource(one))),
+            [one] => out.push_str(&format!("{pad}  Resource:\n{pad}    {}\n", resource(one))),
+            many => {
+                out.push_str(&format!("{pad}  Resource:\n"));
+                for r in many {
+                    out.push_str(&format!("{pad}    - {}\n", resource(r)));
+                }
+            }
+        }
+        if let Some(c) = st.get("Condition") {
+            let arns: Vec<&str> =
+                c["ArnEquals"]["ecs:cluster"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            out.push_str(&format!("{pad}  Condition:\n{pad}    ArnEquals:\n{pad}      ecs:cluster:\n"));
+            for a in arns {
+                out.push_str(&format!("{pad}        - {}\n", resource(a)));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +233,10 @@ mod tests {
         assert!(!rb.contains("ecs:ListClusters") && !rb.contains("autoscaling:SetDesiredCapacity"));
         let text = doc.to_string();
         assert!(text.contains("arn:aws:ecs:us-east-1:*:container-instance/shop/*"), "{text}");
+        let cn = PolicyFor { region: Some("cn-north-1".into()), ..p.clone() };
+        assert!(policy(&cn).to_string().contains("arn:aws-cn:ecs:cn-north-1:"), "the partition follows the Region");
+        let gov = PolicyFor { region: Some("us-gov-west-1".into()), ..p.clone() };
+        assert!(policy(&gov).to_string().contains("arn:aws-us-gov:ecs:"));
         assert!(text.contains("\"ecs:cluster\""), "{text}");
         let all = granted(&policy(&p.clone().all_needs()));
         assert_eq!(all.len(), OPERATIONS.len());

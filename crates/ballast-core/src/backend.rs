@@ -60,6 +60,15 @@ pub enum BackendError {
         /// What the service said.
         message: String,
     },
+    /// The service could not be reached (no connection, no name resolution, TLS failed):
+    /// nothing was answered. Retryable, like a 5xx, but named for what it is.
+    #[error("{operation}: could not reach the service: {message}")]
+    Network {
+        /// The operation.
+        operation: String,
+        /// What failed, in one line.
+        message: String,
+    },
     /// The call timed out.
     #[error("{operation}: timed out")]
     Timeout {
@@ -107,7 +116,13 @@ pub enum BackendError {
 impl BackendError {
     /// Whether retrying the same call may succeed.
     pub fn retryable(&self) -> bool {
-        matches!(self, BackendError::Throttled { .. } | BackendError::Server { .. } | BackendError::Timeout { .. })
+        matches!(
+            self,
+            BackendError::Throttled { .. }
+                | BackendError::Server { .. }
+                | BackendError::Network { .. }
+                | BackendError::Timeout { .. }
+        )
     }
 }
 

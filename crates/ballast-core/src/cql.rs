@@ -151,7 +151,13 @@ fn op_of(w: &str) -> Option<Op> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Parentheses and `not`s open around the current position.
+    depth: usize,
 }
+
+/// How deep parentheses and `not` may nest: far beyond any real expression, and far below
+/// what would exhaust the stack (the parser recurses once per level).
+pub const MAX_NESTING: usize = 100;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -184,6 +190,15 @@ impl Parser {
         Ok(left)
     }
     fn unary(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!("parentheses and `not` nest more than {MAX_NESTING} deep"));
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+    fn unary_inner(&mut self) -> Result<Expr, String> {
         if self.is_word(&["not", "!"]) {
             self.pos += 1;
             return Ok(Expr::Not(Box::new(self.unary()?)));
@@ -280,7 +295,7 @@ impl Expr {
         if toks.is_empty() {
             return Err("empty expression".into());
         }
-        let mut p = Parser { toks, pos: 0 };
+        let mut p = Parser { toks, pos: 0, depth: 0 };
         let e = p.or()?;
         if p.pos < p.toks.len() {
             return Err(format!("unexpected {:?} after a complete expression", p.toks[p.pos]));
@@ -376,6 +391,16 @@ mod tests {
         assert!(!holds("runningTasksCount == 9 and (runningTasksCount == 9 or runningTasksCount == 1)"));
         // whole-value match, as Java's String.matches
         assert!(!holds("attribute:ecs.instance-type =~ g2"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}attribute:a == b{}", "(".repeat(20_000), ")".repeat(20_000));
+        assert!(Expr::parse(&deep).unwrap_err().contains("nest more than"));
+        let nots = format!("{}attribute:a exists", "not ".repeat(20_000));
+        assert!(Expr::parse(&nots).unwrap_err().contains("nest more than"));
+        let fine = format!("{}attribute:a == b{}", "(".repeat(50), ")".repeat(50));
+        assert!(Expr::parse(&fine).is_ok());
     }
 
     #[test]

@@ -72,6 +72,18 @@ pub enum Command {
     Validate(ValidateArgs),
     /// The least-privilege IAM policy (JSON) for the configuration's jobs and clusters.
     IamPolicy(IamPolicyArgs),
+    /// The CloudFormation template of the Lambda deployment for the configuration: its role
+    /// is `iam-policy`'s, its rules the configured jobs' triggers (docs/lambda.md).
+    Template(TemplateArgs),
+}
+
+/// `template`.
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// The package's S3 key, written as the CodeKey parameter's default
+    /// (scripts/package-lambda passes the content-named key).
+    #[arg(long, default_value = "ballast-lambda.zip")]
+    pub code_key: String,
 }
 
 /// `iam-policy`.

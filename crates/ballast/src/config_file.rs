@@ -73,13 +73,16 @@ fn position(text: &str, err: &serde_saphyr::Error) -> (u64, u64, String) {
         (line, col) = (l, c);
     }
     // A type error names no field: name it from the position (`clusters.prod.min: invalid u32`).
-    let msg = match ballast_sim::scenario::key_path_at(text, line, col) {
-        Some(path) if !msg.starts_with("unknown field") => format!("{path}: {msg}"),
-        Some(path) => match path.rsplit_once('.') {
-            Some((parent, _)) => format!("{parent}: {msg}"),
-            None => msg,
+    let field = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
+    let msg = match (ballast_sim::scenario::key_path_at(text, line, col), field) {
+        // An unknown key is named by the message; the path is where it stands.
+        (Some(path), Some(f)) => match path.rsplit_once('.') {
+            Some((parent, last)) if last == f => format!("{parent}: {msg}"),
+            _ if path == f => msg,
+            _ => format!("{path}: {msg}"),
         },
-        None => msg,
+        (Some(path), None) => format!("{path}: {msg}"),
+        (None, _) => msg,
     };
     (line, col, msg)
 }

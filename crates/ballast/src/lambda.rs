@@ -116,16 +116,29 @@ fn diagnostic(kind: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic { error_type: kind.to_string(), error_message: message }
 }
 
-/// Where the configuration comes from: `BALLAST_CONFIG` (the YAML itself), else the file
-/// `BALLAST_CONFIG_FILE`, else `ballast.yaml` beside `bootstrap` (`$LAMBDA_TASK_ROOT`), else
-/// none (every cluster tagged `ballast:enabled=true`, with the defaults).
+/// Where the configuration comes from: `BALLAST_CONFIG` (the YAML itself), else the file or
+/// directory `BALLAST_CONFIG_FILE`, else `ballast.yaml` or the seed 003 directory `ballast.d`
+/// beside `bootstrap` (`$LAMBDA_TASK_ROOT`), else none (every cluster tagged
+/// `ballast:enabled=true`, with the defaults).
 pub fn config_from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Config>, String> {
+    let cfg = read_config(lookup)?;
+    // The function runs on AWS: the measures it cannot read are refused at start.
+    for (name, c) in cfg.iter().flat_map(|c| c.clusters.iter()) {
+        crate::commands::aws::refuse_unmeasured(name, c).map_err(|e| e.to_string())?;
+    }
+    Ok(cfg)
+}
+
+fn read_config(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Config>, String> {
     let env = config_file::env_settings().map_err(|e| e.to_string())?;
     if let Some(text) = lookup("BALLAST_CONFIG").filter(|t| !t.trim().is_empty()) {
         return config_file::parse(&text, "BALLAST_CONFIG", &env).map(Some).map_err(|e| e.to_string());
     }
+    // The package holds ballast.yaml, or a directory of seed 003 definitions as ballast.d/
+    // (scripts/package-lambda --config FILE|DIR).
     let file = lookup("BALLAST_CONFIG_FILE").or_else(|| {
-        lookup("LAMBDA_TASK_ROOT").map(|root| format!("{root}/ballast.yaml")).filter(|p| Path::new(p).exists())
+        let root = lookup("LAMBDA_TASK_ROOT")?;
+        ["ballast.yaml", "ballast.d"].iter().map(|n| format!("{root}/{n}")).find(|p| Path::new(p).exists())
     });
     match file {
         Some(f) => config_file::load(Path::new(&f), &env).map(Some).map_err(|e| e.to_string()),

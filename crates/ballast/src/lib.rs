@@ -7,6 +7,7 @@
 //! - [`lambda`]: the Lambda function: events, configuration from the environment, metrics.
 //! - [`config_file`] reads `ballast.yaml`.
 //! - [`render`], [`html`]: tables, bars and the HTML report.
+//! - [`stdout`]: output that survives a closed pipe ([`out!`], [`outln!`]).
 
 pub mod cli;
 pub mod commands;
@@ -16,3 +17,4 @@ pub mod html;
 pub mod lambda;
 pub mod logging;
 pub mod render;
+pub mod stdout;

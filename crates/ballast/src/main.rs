@@ -10,7 +10,7 @@ fn main() {
     let code = match ballast::commands::dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            ballast::errln!("error: {e}");
             e.exit_code()
         }
     };

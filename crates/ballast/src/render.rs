@@ -69,8 +69,13 @@ pub fn status_json(snap: &Snapshot) -> Value {
         })
         .collect();
     let mut cov = serde_json::Map::new();
+    // What tasks use is known only where the backend measures it (the simulator); elsewhere
+    // the utilized measures are null (unknown), never a made-up figure.
+    let measured = snap.tasks.iter().any(|t| t.utilization.is_some());
     for m in Measure::ALL {
-        cov.insert(m.name().to_string(), json!(round1(metrics::cov(snap, m, c))));
+        let utilized = matches!(m, Measure::CpuUtilized | Measure::MemoryUtilized);
+        let v = if utilized && !measured { Value::Null } else { json!(round1(metrics::cov(snap, m, c))) };
+        cov.insert(m.name().to_string(), v);
     }
     json!({"cluster": snap.cluster, "instances": instances, "cov_percent": cov})
 }

@@ -198,7 +198,12 @@ pub fn decide(view: &View, cfg: &SpotFallbackConfig) -> (SpotDecision, Vec<Step>
         if inst.status == InstanceStatus::Active && !inst.attributes.contains_key(attr::BALLAST_DRAIN) {
             just_marked = Some(inst.arn.clone());
         }
-        cover = (1.0 / cfg.units_per_instance).ceil() as u32;
+        // The earlier signal acts (a rebalance recommendation usually comes before the
+        // interruption warning); a second one for an instance already under a notice adds no
+        // cover: it is counted among the noticed instances below.
+        if inst.attr(attr::BALLAST_DRAIN) != Some(SPOT_NOTICE) {
+            cover = (1.0 / cfg.units_per_instance).ceil() as u32;
+        }
     }
     for inst in snap.instances.iter().filter(|i| {
         i.status == InstanceStatus::Active
@@ -453,6 +458,18 @@ mod tests {
         // The warned instance is marked (and drained, since the other one has room).
         assert!(steps.iter().flat_map(|s| s.acts()).any(|a| matches!(a,
             Act::Send { action: Action::PutAttribute { value, .. } } if value == SPOT_NOTICE)));
+    }
+
+    #[test]
+    fn the_earlier_signal_acts_and_the_later_one_adds_nothing() {
+        // A rebalance recommendation marked, drained and covered i-s1 (the cover is in
+        // service); its interruption warning comes later.
+        let mut v = view(Some(0.0), &[("i-od1", Lifecycle::InService)], Trigger::SpotWarning("i-s1".into()));
+        v.snapshot.instances[0].attributes.insert(attr::BALLAST_DRAIN.into(), SPOT_NOTICE.into());
+        v.snapshot.instances[0].status = InstanceStatus::Draining;
+        let (d, steps) = decide(&v, &cfg());
+        assert_eq!(group_desired(&steps), None, "no second cover: {d:?} {steps:?}");
+        assert!(steps.is_empty(), "{steps:?}");
     }
 
     #[test]

@@ -56,7 +56,33 @@ fn targets(cluster: Option<&str>, g: &Global) -> Result<Targets> {
             )));
         }
     }
+    for (name, c) in &clusters {
+        refuse_unmeasured(name, c)?;
+    }
     Ok(Targets { backend, clusters: clusters.into_iter().collect() })
+}
+
+/// The AWS backend reads reservations, not what tasks use: `cpu-utilized` and
+/// `memory-utilized` would be made-up figures there (issue [10]), so they are refused.
+pub fn refuse_unmeasured(name: &str, c: &ClusterConfig) -> Result<()> {
+    use ballast_core::metrics::Measure;
+    if matches!(c.rebalance.measure, Measure::CpuUtilized | Measure::MemoryUtilized) && c.rebalance.enabled {
+        return Err(AppError::Input(format!(
+            "clusters.{name}.rebalance.metric: {} needs what each task uses, which ballast does not read on AWS (it would need Container Insights' per-task metrics); use cpu or memory (the reservations ECS places by), or count; the simulator models utilization",
+            c.rebalance.measure.name()
+        )));
+    }
+    Ok(())
+}
+
+/// A command that failed before any cluster was read: with `--json`, still one JSON
+/// document on stdout, with the error in `errors`.
+fn failed_early(json: bool, e: AppError) -> Result<()> {
+    if json {
+        let v = json!({"clusters": [], "errors": [{"cluster": null, "error": e.to_string()}], "api_calls": {}});
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    }
+    Err(e)
 }
 
 /// Runs `f` for each cluster; returns the successes and maps failures to exit 1 or 3.
@@ -69,10 +95,8 @@ fn each<T>(
     for (name, cfg) in &t.clusters {
         match f(&mut t.backend, name, cfg) {
             Ok(v) => ok.push(v),
-            Err(e) => {
-                tracing::error!(cluster = %name, "{e}");
-                failed.push((name.clone(), e));
-            }
+            // Named once, in the command's closing error (and in `errors` with --json).
+            Err(e) => failed.push((name.clone(), e)),
         }
     }
     (ok, failed)
@@ -96,16 +120,19 @@ fn errors_json(failed: &[(String, String)]) -> Value {
 
 /// `ballast status` on AWS.
 pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
-    let mut t = targets(a.cluster.as_deref(), g)?;
+    let mut t = match targets(a.cluster.as_deref(), g) {
+        Ok(t) => t,
+        Err(e) => return failed_early(a.json, e),
+    };
     let total = t.clusters.len();
     let (snaps, failed) = each(&mut t, |b, name, _| b.snapshot(name).map_err(|e| e.to_string()));
     if a.json {
         let v = json!({"clusters": snaps.iter().map(render::status_json).collect::<Vec<_>>(),
             "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         for s in &snaps {
-            print!("{}", render::status_text(s));
+            crate::out!("{}", render::status_text(s));
         }
     }
     finish(total, &failed)
@@ -118,7 +145,10 @@ pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
 
 /// `ballast run` on AWS.
 pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
-    let deadline = parse_duration(&a.deadline).map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
+    let deadline = match parse_duration(&a.deadline) {
+        Ok(d) => d,
+        Err(e) => return failed_early(a.target.json, AppError::Input(format!("--deadline: {e}"))),
+    };
     execute(&a.target, g, jobs(a.job), a.dry_run, deadline)
 }
 
@@ -133,7 +163,10 @@ pub fn jobs(j: Job) -> Jobs {
 }
 
 fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Millis) -> Result<()> {
-    let mut t = targets(a.cluster.as_deref(), g)?;
+    let mut t = match targets(a.cluster.as_deref(), g) {
+        Ok(t) => t,
+        Err(e) => return failed_early(a.json, e),
+    };
     let total = t.clusters.len();
     let end = t.backend.now() + budget;
     let (runs, failed) = each(&mut t, |b, name, cfg| {
@@ -142,24 +175,45 @@ fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Milli
         let r =
             orchestrate::run_cluster(b, name, cfg, jobs, &cause, dry_run, left, !a.json).map_err(|e| e.to_string())?;
         if !a.json {
-            print!("{}", render::run_text(&r));
+            crate::out!("{}", render::run_text(&r));
         }
         Ok(r)
     });
     if a.json {
         let outs: Vec<Value> = runs.iter().map(render::run_json).collect();
         let v = json!({"clusters": outs, "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }
     finish(total, &failed)
 }
 
 /// `ballast iam-policy`: needs no AWS connection.
 pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
+    if let Some(acct) = &a.account {
+        iam::check_account(acct).map_err(AppError::Input)?;
+    }
+    if let Some(r) = &g.region {
+        iam::check_region(r).map_err(AppError::Input)?;
+    }
     let cfg = super::load_config(g.config.as_deref())?;
+    let p = policy_for(cfg.as_ref(), a.cluster.as_deref(), g.region.clone(), a.account.clone());
+    crate::outln!("{}", serde_json::to_string_pretty(&iam::policy(&p)).expect("json"));
+    Ok(())
+}
+
+/// What the IAM policy of a configuration (or of none: clusters found by tag) covers: the
+/// clusters, the groups its jobs act on, and the needs of its jobs. `only` narrows it to one
+/// cluster.
+pub fn policy_for(
+    cfg: Option<&crate::config_file::Config>,
+    only: Option<&str>,
+    region: Option<String>,
+    account: Option<String>,
+) -> PolicyFor {
+    let cfg = cfg.cloned();
     let mut needs = BTreeSet::new();
-    let clusters = match (&a.cluster, &cfg) {
-        (Some(c), _) => Some(vec![c.clone()]),
+    let clusters = match (only, &cfg) {
+        (Some(c), _) => Some(vec![c.to_string()]),
         (None, Some(cfg)) if cfg.discover.is_none() => Some(cfg.clusters.keys().cloned().collect()),
         _ => None,
     };
@@ -185,8 +239,12 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
         needs.insert(ballast_aws::calls::Need::Rebalance);
         needs.insert(ballast_aws::calls::Need::Scale);
         groups.push(s.on_demand_group.clone());
-        if s.source == ballast_core::config::SpotSource::Group {
-            groups.push(s.fleet.clone());
+        match s.source {
+            ballast_core::config::SpotSource::Group => groups.push(s.fleet.clone()),
+            // A fleet's shortfall is read from AWS/EC2Spot.
+            ballast_core::config::SpotSource::Fleet => {
+                needs.insert(ballast_aws::calls::Need::Metrics);
+            }
         }
     }
     let autoscale: Vec<&ballast_core::autoscale::AutoscaleConfig> = match &clusters {
@@ -198,10 +256,15 @@ pub fn iam_policy(a: &IamPolicyArgs, g: &Global) -> Result<()> {
         needs.insert(ballast_aws::calls::Need::Rebalance);
         needs.insert(ballast_aws::calls::Need::Scale);
         groups.push(a.group.clone());
+        let reads_cloudwatch = a
+            .services
+            .values()
+            .any(|s| s.metrics.values().any(|m| matches!(m, ballast_core::autoscale::Source::CloudWatch(_))));
+        if reads_cloudwatch {
+            needs.insert(ballast_aws::calls::Need::Metrics);
+        }
     }
     groups.sort();
     groups.dedup();
-    let p = PolicyFor { clusters, groups, region: g.region.clone(), account: a.account.clone(), needs };
-    println!("{}", serde_json::to_string_pretty(&iam::policy(&p)).expect("json"));
-    Ok(())
+    PolicyFor { clusters, groups, region, account, needs, template: false }
 }

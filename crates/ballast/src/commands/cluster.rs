@@ -54,10 +54,13 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
     let t = target(a, g)?;
     let snap = t.sim.snapshot();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"clusters": [render::status_json(&snap)]})).expect("json"));
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"clusters": [render::status_json(&snap)]})).expect("json")
+        );
     } else {
-        println!("at {} of scenario {}", t.sim.now, t.sc.name);
-        print!("{}", render::status_text(&snap));
+        crate::outln!("at {} of scenario {}", t.sim.now, t.sc.name);
+        crate::out!("{}", render::status_text(&snap));
     }
     Ok(())
 }
@@ -80,9 +83,9 @@ pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
     .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
     if a.json {
         let v = json!({"clusters": [render::run_json(&r)]});
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
-        print!("{}", render::run_text(&r));
+        crate::out!("{}", render::run_text(&r));
     }
     Ok(())
 }
@@ -108,14 +111,14 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     if a.target.json {
         let mut v = render::run_json(&r);
         v["status_after"] = render::status_json(&after);
-        println!("{}", serde_json::to_string_pretty(&json!({"clusters": [v]})).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&json!({"clusters": [v]})).expect("json"));
         return Ok(());
     }
-    print!("{}", render::run_text(&r));
+    crate::out!("{}", render::run_text(&r));
     if a.dry_run {
-        println!("(dry run: nothing was sent; {} simulated)", t.sim.now - started);
+        crate::outln!("(dry run: nothing was sent; {} simulated)", t.sim.now - started);
     } else {
-        println!("{} simulated", t.sim.now - started);
+        crate::outln!("{} simulated", t.sim.now - started);
     }
     Ok(())
 }

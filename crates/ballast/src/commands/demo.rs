@@ -15,32 +15,34 @@ pub const DEMO: &str = include_str!("../../../../scenarios/demo.yaml");
 pub fn run() -> Result<()> {
     let sc = Scenario::parse(DEMO, "scenarios/demo.yaml").map_err(|e| AppError::Runtime(e.to_string()))?;
     let cfg = super::sim_config(&sc, None)?;
-    println!("ballast demo: {}\n", sc.name);
-    println!("A cluster of three m5.xlarge instances, one per zone, runs an API, workers, a cache,");
-    println!("a log agent on every instance and two nightly batch tasks. At 10m the Auto Scaling group");
-    println!("adds an instance. ECS places nothing on it: existing tasks never move by themselves.\n");
+    crate::outln!("ballast demo: {}\n", sc.name);
+    crate::outln!("A cluster of three m5.xlarge instances, one per zone, runs an API, workers, a cache,");
+    crate::outln!("a log agent on every instance and two nightly batch tasks. At 10m the Auto Scaling group");
+    crate::outln!("adds an instance. ECS places nothing on it: existing tasks never move by themselves.\n");
     let mut sim = Sim::new(&sc);
     sim.advance_to(sc.last_event_at() + sc.groups[0].boot + ballast_core::duration::Millis::secs(1));
     let snap = sim.snapshot();
-    println!("Before, at {}:", sim.now);
-    print!("{}", render::status_text(&snap));
+    crate::outln!("Before, at {}:", sim.now);
+    crate::out!("{}", render::status_text(&snap));
     let p = planner::plan(&snap, &cfg.rebalance);
-    println!("\nballast's plan (replacements predicted with the same placement rules the simulator uses):");
-    print!("{}", render::plan_text(&p, &snap));
+    crate::outln!("\nballast's plan (replacements predicted with the same placement rules the simulator uses):");
+    crate::out!("{}", render::plan_text(&p, &snap));
     let runs: Vec<_> = ["ballast", "none", "drain-cov", "redeploy-on-join"]
         .iter()
         .map(|n| super::simulate::run_policy(&sc, &PolicySpec::parse(n).expect("a plain name"), &cfg, None, false))
         .collect();
     let b = &runs[0];
-    println!("\nAfter {} simulated with ballast:", sc.duration);
-    print!("{}", render::status_text(&b.sim.snapshot()));
-    println!("\nThe same scenario under each policy:");
-    print!("{}", render::report_table(&runs.iter().map(|o| o.report.clone()).collect::<Vec<_>>()));
-    println!(
+    crate::outln!("\nAfter {} simulated with ballast:", sc.duration);
+    crate::out!("{}", render::status_text(&b.sim.snapshot()));
+    crate::outln!("\nThe same scenario under each policy:");
+    crate::out!("{}", render::report_table(&runs.iter().map(|o| o.report.clone()).collect::<Vec<_>>()));
+    crate::outln!(
         "\nballast restarted {} task(s) (lower bound {}), kept every service at {:.0}% of its desired count,",
-        b.report.tasks_restarted, b.report.min_moves, b.report.min_availability_percent
+        b.report.tasks_restarted,
+        b.report.min_moves,
+        b.report.min_availability_percent
     );
-    println!(
+    crate::outln!(
         "and never touched the daemon or the standalone tasks. Try: ballast simulate --scenario scenarios/demo.yaml --policy ballast,none,drain-cov,redeploy-on-join --report demo.html"
     );
     Ok(())

@@ -4,6 +4,7 @@ pub mod aws;
 pub mod cluster;
 pub mod demo;
 pub mod simulate;
+pub mod template;
 pub mod validate;
 pub mod variants;
 
@@ -19,6 +20,7 @@ use crate::error::{AppError, Result};
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let g = cli.global;
+    refuse_inapplicable(&cli.command, &g)?;
     match cli.command {
         Command::Demo => demo::run(),
         Command::Simulate(a) => simulate::run(&a, g.config.as_deref()),
@@ -30,6 +32,69 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => cluster::run(&a, &g),
         Command::Validate(a) => validate::run(&a, g.config.as_deref()),
         Command::IamPolicy(a) => aws::iam_policy(&a, &g),
+        Command::Template(a) => template::run(&a, &g),
+    }
+}
+
+/// Options that mean nothing to the command are refused (exit 2), never silently ignored: an
+/// operator who passes `--region` to the simulator, or `--at` to a real cluster, is told.
+fn refuse_inapplicable(c: &Command, g: &crate::cli::Global) -> Result<()> {
+    let aws_only = |what: &str| {
+        let given: Vec<&str> = [("--region", g.region.is_some()), ("--endpoint-url", g.endpoint_url.is_some())]
+            .into_iter()
+            .filter_map(|(n, on)| on.then_some(n))
+            .collect();
+        if given.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Input(format!(
+                "{} do(es) not apply to {what}: it talks to no AWS endpoint",
+                given.join(" and ")
+            )))
+        }
+    };
+    let no_backend = |what: &str| match g.backend {
+        Some(_) => Err(AppError::Input(format!("--backend does not apply to {what}"))),
+        None => Ok(()),
+    };
+    match c {
+        Command::Demo => {
+            aws_only("demo")?;
+            no_backend("demo")?;
+            if g.config.is_some() {
+                return Err(AppError::Input(
+                    "--config does not apply to demo: it runs its own built-in scenario".into(),
+                ));
+            }
+            Ok(())
+        }
+        Command::Simulate(_) => {
+            aws_only("simulate")?;
+            no_backend("simulate (it always runs the simulator)")
+        }
+        Command::Validate(_) => {
+            aws_only("validate")?;
+            no_backend("validate")
+        }
+        Command::IamPolicy(_) => {
+            if g.endpoint_url.is_some() {
+                return Err(AppError::Input("--endpoint-url does not apply to iam-policy: it calls no API".into()));
+            }
+            no_backend("iam-policy")
+        }
+        Command::Status(a) | Command::Plan(a) | Command::Run(crate::cli::RunArgs { target: a, .. }) => {
+            let sim = a.scenario.is_some() || g.backend == Some(BackendKind::Sim);
+            if sim {
+                aws_only("the simulator (--scenario)")
+            } else if a.at.is_some() {
+                Err(AppError::Input(
+                    "--at applies to the simulator (--scenario): a real cluster is read as it is now".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Command::Template(_) => Ok(()),
     }
 }
 

@@ -77,13 +77,13 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
         }
         let (infos, rows) = super::variants::run_all(&sc, &names, &cfg, n, a.json);
         if a.json {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&super::variants::to_json(&sc, &names, &infos, &rows))
                     .expect("serialisable")
             );
         } else {
-            print!("{}", super::variants::to_text(&sc, &names, &infos, &rows));
+            crate::out!("{}", super::variants::to_text(&sc, &names, &infos, &rows));
         }
         let all: Vec<_> = rows.into_iter().flatten().collect();
         return errors_of(&all);
@@ -91,29 +91,33 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
     let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
     if a.timeline {
         for (n, o) in names.iter().zip(&runs) {
-            eprintln!("timeline of {}:", n.text());
+            crate::errln!("timeline of {}:", n.text());
             for s in &o.timeline {
-                eprintln!(
+                crate::errln!(
                     "  {:>6.0}s instances {:>3} unplaced {:>3} availability {:>5.1}% count COV {:>5.1}%",
-                    s.t, s.instances, s.unplaced, s.availability, s.cov_count
+                    s.t,
+                    s.instances,
+                    s.unplaced,
+                    s.availability,
+                    s.cov_count
                 );
             }
         }
     }
     if a.journal {
         for (n, o) in names.iter().zip(&runs).filter(|(_, o)| !o.journal.is_empty()) {
-            eprintln!("journal of {}:", n.text());
+            crate::errln!("journal of {}:", n.text());
             for l in &o.journal {
-                eprintln!("  {l}");
+                crate::errln!("  {l}");
             }
         }
     }
     let reports: Vec<_> = runs.iter().map(|o| o.report.clone()).collect();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
+        crate::outln!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
     } else {
-        println!("scenario {} (seed {}, {} simulated)", sc.name, sc.seed, sc.duration);
-        print!("{}", render::report_table(&reports));
+        crate::outln!("scenario {} (seed {}, {} simulated)", sc.name, sc.seed, sc.duration);
+        crate::out!("{}", render::report_table(&reports));
     }
     if let Some(path) = &a.report {
         let pairs: Vec<_> = runs.iter().map(|o| (o.report.clone(), o.timeline.clone())).collect();
@@ -130,7 +134,7 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
         std::fs::write(path, text)
             .map_err(|e| AppError::Runtime(format!("{}: cannot write the report: {e}", path.display())))?;
         if !a.json {
-            println!("report written to {}", path.display());
+            crate::outln!("report written to {}", path.display());
         }
     }
     errors_of(&reports)
@@ -141,12 +145,12 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
 pub fn errors_of(reports: &[ballast_sim::report::Report]) -> Result<()> {
     let mut ours = 0;
     for r in reports.iter().filter(|r| !r.errors.is_empty()) {
-        eprintln!("{}: {} run error(s):", r.policy, r.errors.len());
+        crate::errln!("{}: {} run error(s):", r.policy, r.errors.len());
         for e in r.errors.iter().take(5) {
-            eprintln!("  {e}");
+            crate::errln!("  {e}");
         }
         if r.errors.len() > 5 {
-            eprintln!("  and {} more", r.errors.len() - 5);
+            crate::errln!("  and {} more", r.errors.len() - 5);
         }
         if r.policy == "ballast" {
             ours += r.errors.len();
@@ -214,13 +218,13 @@ pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()
     }
     let recovered = points.iter().filter(|p| p.recovered).count();
     if json {
-        println!("{}", serde_json::to_string_pretty(&points).expect("serialisable"));
+        crate::outln!("{}", serde_json::to_string_pretty(&points).expect("serialisable"));
     } else {
         for p in points.iter().filter(|p| !p.recovered) {
-            println!("crash after call {}: {}", p.after_call, p.problems.join("; "));
+            crate::outln!("crash after call {}: {}", p.after_call, p.problems.join("; "));
         }
     }
-    println!("crash points: {n}, recovered: {recovered}");
+    crate::outln!("crash points: {n}, recovered: {recovered}");
     if recovered as u64 != n {
         return Err(AppError::Runtime(format!("{} crash point(s) did not recover", n - recovered as u64)));
     }

@@ -35,7 +35,7 @@ pub fn run(a: &ValidateArgs, config: Option<&std::path::Path>) -> Result<()> {
         ));
     }
     for c in checked {
-        println!("ok: {c}");
+        crate::outln!("ok: {c}");
     }
     Ok(())
 }

@@ -160,12 +160,13 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
     m
 }
 
-fn policy_actions(m: &Moto, config: Option<&Path>, env: &[(&str, &str)]) -> BTreeSet<String> {
-    let mut args = vec!["iam-policy"];
+fn policy_actions(_m: &Moto, config: Option<&Path>, env: &[(&str, &str)]) -> BTreeSet<String> {
+    // iam-policy calls no API: no endpoint.
+    let mut args = vec!["iam-policy", "--region", "us-east-1"];
     if let Some(c) = config {
         args.extend(["--config", c.to_str().unwrap()]);
     }
-    let o = m.ballast_env(&args, env);
+    let o = crate::support::ballast_env(&args, env);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     doc["Statement"]
@@ -448,6 +449,53 @@ fn an_application_protected_task_keeps_its_protection_through_a_surge() {
     for t in after.iter().filter(|t| **t != worker) {
         assert_eq!(p[t]["enabled"], false, "ballast left its own protection on {t}: {p}");
     }
+}
+
+/// Issue [10]: a network failure is named for what it is, once, without the SDK's debug
+/// dump; `--json` prints one valid document with an `errors` array even when discovery fails.
+#[test]
+fn network_failures_are_named_once_and_json_stays_valid() {
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
+        c.args(args).args(["--region", "us-east-1", "--endpoint-url", &url]).current_dir(std::env::temp_dir());
+        c.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        c.output().unwrap()
+    };
+    for args in [vec!["status", "--json"], vec!["plan", "--json"], vec!["run", "--cluster", "shop", "--json"]] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let v: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stdout(&o)));
+        let errors = v["errors"].as_array().expect("an errors array");
+        assert_eq!(errors.len(), 1, "{v}");
+        let e = errors[0]["error"].as_str().unwrap();
+        assert!(e.contains("could not reach the service") && e.contains("Connection refused"), "{e}");
+        assert!(!e.contains("DispatchFailure") && !e.contains("server error"), "{e}");
+        let err = stderr(&o);
+        assert_eq!(err.matches("could not reach the service").count(), 1, "named once: {err}");
+    }
+}
+
+/// Issue [10]: what tasks use is not read on AWS, so those measures are refused (exit 2,
+/// nothing changed) and status shows them as unknown (null), never a made-up figure.
+#[test]
+fn utilization_measures_are_refused_on_aws_and_unknown_in_status() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    let before = m.truth("shop");
+    let cfg = temp_file("utilized.yaml", "clusters:\n  shop:\n    rebalance: {metric: cpu-utilized}\n");
+    let o = m.ballast(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("clusters.shop.rebalance.metric: cpu-utilized"), "{}", stderr(&o));
+    assert_eq!(m.truth("shop"), before);
+    let v = m.json(&["status", "--cluster", "shop"]);
+    let cov = &v["clusters"][0]["cov_percent"];
+    assert!(cov["cpu-utilized"].is_null() && cov["memory-utilized"].is_null(), "{cov}");
+    assert!(cov["cpu"].is_number(), "{cov}");
 }
 
 #[test]

@@ -151,3 +151,60 @@ fn validate_accepts_good_input() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("2 cluster(s)"));
 }
+
+/// Issue [10]: a closed pipe (`ballast status | head -1`) never panics: output stops, the
+/// command ends as it would have, and stderr says nothing about it.
+#[test]
+fn a_closed_pipe_never_panics() {
+    use std::process::{Command, Stdio};
+    let sc = shared("new-instance-joins.yaml").display().to_string();
+    for (args, out_closed) in [
+        (vec!["status", "--scenario", sc.as_str()], true),
+        (vec!["simulate", "--scenario", sc.as_str(), "--policy", "ballast,none", "--json"], true),
+        (vec!["simulate", "--scenario", sc.as_str(), "--timeline"], false),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
+        c.args(&args).current_dir(std::env::temp_dir());
+        if out_closed {
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            c.stdout(Stdio::null()).stderr(Stdio::piped());
+        }
+        let mut child = c.spawn().unwrap();
+        // Close the reading end at once: every write fails with EPIPE.
+        let err_pipe = if out_closed {
+            drop(child.stdout.take());
+            child.stderr.take()
+        } else {
+            drop(child.stderr.take());
+            None
+        };
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = err_pipe {
+            use std::io::Read;
+            e.read_to_string(&mut err).unwrap();
+        }
+        assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// Issue [10]: options that do not apply are refused (exit 2, naming them), not ignored.
+#[test]
+fn options_that_do_not_apply_are_refused() {
+    let sc = shared("new-instance-joins.yaml").display().to_string();
+    for (args, want) in [
+        (vec!["simulate", "--scenario", sc.as_str(), "--region", "us-east-1"], "--region"),
+        (vec!["simulate", "--scenario", sc.as_str(), "--backend", "aws"], "--backend"),
+        (vec!["status", "--scenario", sc.as_str(), "--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url"),
+        (vec!["plan", "--cluster", "shop", "--at", "10m"], "--at applies to the simulator"),
+        (vec!["demo", "--config", "ballast.yaml"], "--config does not apply to demo"),
+        (vec!["validate", "--region", "us-east-1"], "--region"),
+        (vec!["iam-policy", "--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url"),
+    ] {
+        let o = ballast(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -306,38 +306,6 @@ fn no_disruptive_step_starts_that_the_deadline_would_cut_short() {
     assert_eq!(m.truth("shop"), before, "nothing changed");
 }
 
-/// The deployable template's role grants exactly what `ballast iam-policy` prints for
-/// clusters found by tag (the template's default configuration).
-#[test]
-fn deploy_template_grants_what_iam_policy_prints() {
-    let text =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/template.yaml"))
-            .expect("deploy/template.yaml");
-    let start = text.find("PolicyName: ballast").expect("the ballast policy");
-    let policy = &text[start..start + text[start..].find("\n  Function:").expect("the function after the role")];
-    let mut in_template = std::collections::BTreeSet::new();
-    for (i, _) in policy.match_indices("ecs:") {
-        let rest = &policy[i + 4..];
-        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-            in_template.insert(format!("ecs:{name}"));
-        }
-    }
-    let o = crate::support::ballast(&["iam-policy"]);
-    assert!(o.status.success(), "{}", crate::support::stderr(&o));
-    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let printed: std::collections::BTreeSet<String> = doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(in_template, printed);
-    for sid in doc["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()) {
-        assert!(policy.contains(&format!("Sid: {sid}")), "the template lacks statement {sid}");
-    }
-}
-
 #[test]
 fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
     let m = Moto::start();
@@ -380,4 +348,47 @@ fn a_scheduled_run_runs_the_autoscale_job() {
     let truth = m.truth("shop");
     let web = truth["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
     assert_eq!(web["desired"], 2, "{truth}");
+}
+
+/// Issue [10]: `ballast-lambda --help` prints help; started outside Lambda it says so (exit
+/// 2) instead of panicking; an argument it does not take is refused.
+#[test]
+fn the_function_binary_explains_itself() {
+    let bin = env!("CARGO_BIN_EXE_ballast-lambda");
+    let o = Command::new(bin).arg("--help").output().unwrap();
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("BALLAST_CONFIG") && help.contains("ballast run"), "{help}");
+    let o = Command::new(bin).env_remove("AWS_LAMBDA_RUNTIME_API").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("runs inside AWS Lambda") && !err.contains("panicked"), "{err}");
+    let o = Command::new(bin).arg("--cluster").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Issue [10]: a package holding a seed 003 directory (`ballast.d/`, as `package-lambda
+/// --config DIR` writes it) runs those definitions.
+#[test]
+fn a_packaged_seed_003_directory_is_the_configuration() {
+    let m = Moto::start();
+    m.seed("autoscale");
+    let root = std::env::temp_dir().join(format!("ballast-task-root-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("ballast.d")).unwrap();
+    std::fs::write(
+        root.join("ballast.d/shop.yml"),
+        "autoscale_group: asg-main\nservices:\n  web:\n    min: 1\n    max: 3\n    metric_sources:\n      cloudwatch:\n        \
+         - {namespace: Custom/App, metric_name: RequestRate, dimensions: [{name: Service, value: web}], period: 60, \
+         statistics: [{name: Average, alias: rate}]}\n    events:\n      - {metric: rate, action: 1, min: 500, max: null}\n",
+    )
+    .unwrap();
+    let api = RuntimeApi::start(vec![("tick".into(), scheduled())]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("LAMBDA_TASK_ROOT", root.to_str().unwrap())]);
+    let answers = api.answers(1, Duration::from_secs(60));
+    let (_, stderr) = output(child);
+    assert_eq!(answers.len(), 1, "{stderr}");
+    let c = &answers[0].body["clusters"][0];
+    assert_eq!(c["cluster"], "shop", "{c}");
+    assert_eq!(c["autoscale"]["services"][0]["new_desired"], 2, "{c}");
+    assert!(c["rebalance"].is_null(), "a seed 003 directory runs autoscale alone: {c}");
 }

@@ -4,6 +4,7 @@ mod autoscale;
 mod aws;
 mod cli;
 mod contract;
+mod deploy;
 mod fuzz;
 mod lambda;
 mod own;
