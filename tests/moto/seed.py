@@ -1,7 +1,7 @@
 """Seeds the emulator with a cluster for ballast's integration tests and prints what it made
 as JSON. The emulator's scheduler (server.py) places the service tasks.
 
-usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|spot|autoscale|large
+usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|three-az|constrained|spot|autoscale|large
   cluster "shop" (tagged ballast:enabled=true): one m5.large-sized instance in us-east-1a
   receives service "web" (6 tasks of 256 CPU / 512 MiB, spread over AZ then instance) and a
   standalone task; then two more instances join (us-east-1b, us-east-1a), empty.
@@ -74,6 +74,46 @@ if kind in ("imbalanced", "imbalanced-rolling"):
     ecs.start_task(cluster=cluster, taskDefinition="batch", containerInstances=[first["container_instance_arn"]])
     second = instance(cluster, "us-east-1b")
     third = instance(cluster, "us-east-1a")
+    print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
+elif kind == "three-az":
+    # 5/1/0 tasks over three AZs, no placement strategy (ECS's default for services: spread
+    # over AZs, then instances).
+    cluster = "shop"
+    ecs.create_cluster(clusterName=cluster, tags=[{"key": "ballast:enabled", "value": "true"}])
+    first = instance(cluster, "us-east-1a")
+    ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[{"name": "web", "image": "nginx", "cpu": 256, "memory": 512, "essential": True}],
+    )
+    ecs.create_service(cluster=cluster, serviceName="web", taskDefinition="web", desiredCount=5,
+                       deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200})
+    wait_tasks(cluster, "service:web", 5)
+    second = instance(cluster, "us-east-1b")
+    ecs.update_service(cluster=cluster, service="web", desiredCount=6)
+    wait_tasks(cluster, "service:web", 6)
+    third = instance(cluster, "us-east-1c")
+    print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
+elif kind == "constrained":
+    # The task definition's own placement constraint (memberOf attribute:tier == web): two
+    # instances carry the attribute, the third does not. Service web's 6 tasks start on the
+    # first; the others join afterwards.
+    cluster = "shop"
+    ecs.create_cluster(clusterName=cluster, tags=[{"key": "ballast:enabled", "value": "true"}])
+    first = instance(cluster, "us-east-1a")
+    ecs.put_attributes(cluster=cluster, attributes=[{"name": "tier", "value": "web", "targetType": "container-instance",
+                                                     "targetId": first["container_instance_arn"].rsplit("/", 1)[1]}])
+    ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[{"name": "web", "image": "nginx", "cpu": 256, "memory": 512, "essential": True}],
+        placementConstraints=[{"type": "memberOf", "expression": "attribute:tier == web"}],
+    )
+    ecs.create_service(cluster=cluster, serviceName="web", taskDefinition="web", desiredCount=6,
+                       deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200})
+    wait_tasks(cluster, "service:web", 6)
+    second = instance(cluster, "us-east-1b")
+    ecs.put_attributes(cluster=cluster, attributes=[{"name": "tier", "value": "web", "targetType": "container-instance",
+                                                     "targetId": second["container_instance_arn"].rsplit("/", 1)[1]}])
+    third = instance(cluster, "us-east-1c")
     print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
 elif kind == "spot":
     # Cluster "shop" on two instances, an empty on-demand backup group "od-backup", and the

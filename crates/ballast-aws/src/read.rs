@@ -61,7 +61,7 @@ pub async fn snapshot(
     }
     for s in &mut services {
         if let Some(d) = defs.get(&s.task_definition.arn) {
-            s.task_definition = d.clone();
+            adopt(s, d);
         }
     }
     let tasks = raw_tasks.iter().filter_map(|t| task(t, defs)).collect();
@@ -196,7 +196,7 @@ pub async fn service_state(
         }
     }
     if let Some(d) = defs.get(&svc.task_definition.arn) {
-        svc.task_definition = d.clone();
+        adopt(&mut svc, d);
     }
     let tasks = raw.iter().filter_map(|t| task(t, defs)).collect();
     Ok(Some(ServiceState { service: svc, tasks }))
@@ -260,10 +260,26 @@ fn resource(list: &[aws_sdk_ecs::types::Resource], name: &str) -> Option<i64> {
     })
 }
 
-fn ports(list: &[aws_sdk_ecs::types::Resource]) -> impl Iterator<Item = u16> + '_ {
+/// A service takes its task definition, whose placement constraints ECS applies on top of
+/// the service's own (ecs-behaviour.md §1.1, step 2).
+fn adopt(s: &mut Service, d: &TaskDefinition) {
+    s.task_definition = d.clone();
+    for c in &d.needs.constraints {
+        if !s.constraints.contains(c) {
+            s.constraints.push(c.clone());
+        }
+    }
+}
+
+fn ports<'a>(list: &'a [aws_sdk_ecs::types::Resource], name: &'a str) -> impl Iterator<Item = u16> + 'a {
     list.iter()
-        .filter(|r| r.name() == Some("PORTS"))
+        .filter(move |r| r.name() == Some(name))
         .flat_map(|r| r.string_set_value().iter().filter_map(|p| p.parse().ok()))
+}
+
+/// GPUs in a resource list (`GPU`, a STRINGSET of GPU ids).
+fn gpus(list: &[aws_sdk_ecs::types::Resource]) -> u32 {
+    list.iter().filter(|r| r.name() == Some("GPU")).map(|r| r.string_set_value().len() as u32).sum()
 }
 
 fn instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInstance> {
@@ -274,9 +290,17 @@ fn instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInsta
     };
     let reg = ci.registered_resources();
     let rem = ci.remaining_resources();
-    let mut ports_in_use: Vec<u16> = ports(reg).chain(ports(rem)).collect();
+    let mut ports_in_use: Vec<u16> = ports(reg, "PORTS").chain(ports(rem, "PORTS")).collect();
     ports_in_use.sort_unstable();
     ports_in_use.dedup();
+    let mut udp: Vec<u16> = ports(reg, "PORTS_UDP").chain(ports(rem, "PORTS_UDP")).collect();
+    udp.sort_unstable();
+    udp.dedup();
+    let attributes: BTreeMap<String, String> =
+        ci.attributes().iter().map(|a| (a.name().to_string(), a.value().unwrap_or("").to_string())).collect();
+    let awsvpc_limit = attributes
+        .get("ecs.instance-type")
+        .and_then(|t| ballast_core::placement::awsvpc_task_limit(t, attributes.contains_key("ecs.awsvpc-trunk-id")));
     let registered = Resources { cpu: resource(reg, "CPU").unwrap_or(0), memory: resource(reg, "MEMORY").unwrap_or(0) };
     Some(ContainerInstance {
         arn: ci.container_instance_arn()?.to_string(),
@@ -289,17 +313,21 @@ fn instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInsta
             memory: resource(rem, "MEMORY").unwrap_or(registered.memory),
         },
         ports_in_use,
-        attributes: ci
-            .attributes()
-            .iter()
-            .map(|a| (a.name().to_string(), a.value().unwrap_or("").to_string()))
-            .collect(),
+        attributes,
         registered_at: ci
             .registered_at()
             .and_then(|d| d.to_millis().ok())
             .map_or(Millis(0), |m| Millis(m.max(0) as u64)),
         running_tasks: ci.running_tasks_count().max(0) as u32,
         pending_tasks: ci.pending_tasks_count().max(0) as u32,
+        extra: ballast_core::model::InstanceExtras {
+            gpus: gpus(reg),
+            // No GPU entry among the remaining resources: none reserved.
+            gpus_free: if rem.iter().any(|r| r.name() == Some("GPU")) { gpus(rem) } else { gpus(reg) },
+            udp_ports_in_use: udp,
+            agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_string),
+            awsvpc_limit,
+        },
     })
 }
 
@@ -386,6 +414,7 @@ fn service(s: &aws_sdk_ecs::types::Service) -> Option<Service> {
             cpu: 0,
             memory: 0,
             host_ports: vec![],
+            needs: Default::default(),
         },
         deployments: s
             .deployments()
@@ -511,11 +540,54 @@ pub async fn task_definition(c: &Clients, gate: &Gate, arn: &str) -> Result<Task
         .collect();
     host_ports.sort_unstable();
     host_ports.dedup();
+    // TCP unless a mapping says UDP.
+    let is_udp = |p: &aws_sdk_ecs::types::PortMapping| p.protocol().map(|x| x.as_str()) == Some("udp");
+    let host_port = |p: &aws_sdk_ecs::types::PortMapping| {
+        if host_mode { p.host_port().or(p.container_port()) } else { p.host_port() }
+    };
+    let tcp: Vec<u16> = containers
+        .iter()
+        .flat_map(|c| c.port_mappings())
+        .filter(|p| !is_udp(p))
+        .filter_map(host_port)
+        .filter_map(|p| u16::try_from(p).ok().filter(|&p| p > 0))
+        .collect();
+    host_ports.retain(|p| tcp.contains(p));
+    let mut udp_ports: Vec<u16> = containers
+        .iter()
+        .flat_map(|c| c.port_mappings())
+        .filter(|p| is_udp(p))
+        .filter_map(host_port)
+        .filter_map(|p| u16::try_from(p).ok().filter(|&p| p > 0))
+        .collect();
+    udp_ports.sort_unstable();
+    udp_ports.dedup();
+    let gpus: u32 = containers
+        .iter()
+        .flat_map(|c| c.resource_requirements())
+        .filter(|r| r.r#type().as_str() == "GPU")
+        .filter_map(|r| r.value().trim().parse::<u32>().ok())
+        .sum();
+    let constraints = d
+        .placement_constraints()
+        .iter()
+        .filter(|p| p.r#type().map(|t| t.as_str()) == Some("memberOf"))
+        .filter_map(|p| p.expression().map(|e| Constraint::MemberOf(e.to_string())))
+        .collect();
+    let requires =
+        d.requires_attributes().iter().map(|a| (a.name().to_string(), a.value().map(str::to_string))).collect();
     Ok(TaskDefinition {
         arn: arn.to_string(),
         cpu: num(d.cpu()).unwrap_or(sum_cpu),
         memory: num(d.memory()).unwrap_or(sum_mem),
         host_ports,
+        needs: ballast_core::model::TaskNeeds {
+            gpus,
+            udp_ports,
+            awsvpc: d.network_mode().map(|m| m.as_str()) == Some("awsvpc"),
+            requires,
+            constraints,
+        },
     })
 }
 
@@ -609,6 +681,7 @@ pub async fn group(c: &Clients, gate: &Gate, name: &str) -> Result<GroupInfo, Ba
         desired: n(g.desired_capacity()),
         min: n(g.min_size()),
         max: n(g.max_size()),
+        cooldown: g.default_cooldown().map(|s| Millis::secs(s.max(0) as u64)),
         instances: g
             .instances()
             .iter()

@@ -30,6 +30,7 @@ fn snapshot(instances: usize, services: usize) -> Snapshot {
             registered_at: ballast_core::duration::Millis(0),
             running_tasks: 0,
             pending_tasks: 0,
+            extra: Default::default(),
         });
     }
     let per_service = instances * 20 / services;
@@ -53,7 +54,13 @@ fn snapshot(instances: usize, services: usize) -> Snapshot {
             constraints: vec![],
             min_healthy_percent: 100,
             max_percent: 200,
-            task_definition: TaskDefinition { arn: format!("{name}:1"), cpu: 128, memory: 256, host_ports: vec![] },
+            task_definition: TaskDefinition {
+                arn: format!("{name}:1"),
+                cpu: 128,
+                memory: 256,
+                host_ports: vec![],
+                needs: Default::default(),
+            },
             deployments: vec![],
             tags: BTreeMap::new(),
         });

@@ -139,6 +139,8 @@ pub struct GroupInfo {
     pub max: u32,
     /// Its instances (launching ones included).
     pub instances: Vec<GroupInstance>,
+    /// Its default cooldown (DefaultCooldown; AWS's default is 300 s), when known.
+    pub cooldown: Option<Millis>,
 }
 
 /// Where a group's instance is in its life.

@@ -89,7 +89,8 @@ pub struct RawSpotFallback {
     /// Skip while the fleet's target capacity changed this recently (default 10m).
     pub settle_window: Option<String>,
     /// No scale-in until this long after the on-demand group last grew (default: the
-    /// group's default cooldown, 5m).
+    /// group's own DefaultCooldown, as DescribeAutoScalingGroups reports it; 5m if it reports
+    /// none).
     pub scale_in_cooldown: Option<String>,
     /// Scale in only when the shortfall has been that low for this long: Spot "fulfilled
     /// again for a stable window" (default 2m).
@@ -120,8 +121,9 @@ pub struct SpotFallbackConfig {
     pub units_per_instance: f64,
     /// See [`RawSpotFallback::settle_window`].
     pub settle_window: Millis,
-    /// See [`RawSpotFallback::scale_in_cooldown`].
-    pub scale_in_cooldown: Millis,
+    /// See [`RawSpotFallback::scale_in_cooldown`]; `None`: the on-demand group's own
+    /// DefaultCooldown (5 minutes when the group does not say).
+    pub scale_in_cooldown: Option<Millis>,
     /// See [`RawSpotFallback::stable_window`].
     pub stable_window: Millis,
     /// See [`RawSpotFallback::source`].
@@ -153,8 +155,8 @@ impl SpotFallbackConfig {
             None => Millis::mins(10),
         };
         let scale_in_cooldown = match &r.scale_in_cooldown {
-            Some(t) => dur_in(t, "spot_fallback.scale_in_cooldown", Millis::mins(1), Millis::mins(60))?,
-            None => Millis::mins(5),
+            Some(t) => Some(dur_in(t, "spot_fallback.scale_in_cooldown", Millis::mins(1), Millis::mins(60))?),
+            None => None,
         };
         let stable_window = match &r.stable_window {
             Some(t) => dur_in(t, "spot_fallback.stable_window", Millis::mins(1), Millis::mins(60))?,

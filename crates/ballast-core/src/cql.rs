@@ -246,6 +246,17 @@ impl Parser {
                 _ => return Err(format!("`{subject}` needs a value after its operator")),
             },
         };
+        let args = if subject == "registeredAt" && !matches!(op, Op::Matches | Op::NotMatches) {
+            args.iter()
+                .map(|a| {
+                    epoch_ms(a).map(|ms| ms.to_string()).ok_or_else(|| {
+                        format!("registeredAt compares with a date (2018-01-01 or 2018-01-01T12:00:00Z), not `{a}`")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            args
+        };
         let pattern = match op {
             Op::Matches | Op::NotMatches => {
                 Some(Regex::new(&format!("^(?:{})$", args[0])).map_err(|e| format!("bad pattern `{}`: {e}", args[0]))?)
@@ -281,11 +292,60 @@ fn is_subject(s: &str) -> bool {
     ) || s.strip_prefix("attribute:").is_some_and(|n| !n.is_empty())
 }
 
+/// Numbers compare numerically; dotted versions (`1.71.0`, agentVersion) component by
+/// component; anything else as text.
 fn compare(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-        _ => a.cmp(b),
+        _ => match (version(a), version(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        },
     }
+}
+
+fn version(s: &str) -> Option<Vec<u64>> {
+    let s = s.strip_prefix('v').unwrap_or(s);
+    s.split('.').map(|p| p.parse::<u64>().ok()).collect::<Option<Vec<u64>>>().filter(|v| v.len() >= 2)
+}
+
+/// A `registeredAt` argument as milliseconds since the epoch: a number, a date
+/// (`2018-01-01`) or a UTC date and time (`2018-01-01T12:30:00Z`, seconds optional).
+pub fn epoch_ms(s: &str) -> Option<u64> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(n);
+    }
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z').unwrap_or(t))),
+        None => (s, None),
+    };
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [y, m, day] = d[..] else { return None };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let secs_of_day = match time {
+        None => 0,
+        Some(t) => {
+            let p: Vec<i64> = t.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+            match p[..] {
+                [h, mi] if (0..24).contains(&h) && (0..60).contains(&mi) => h * 3600 + mi * 60,
+                [h, mi, se] if (0..24).contains(&h) && (0..60).contains(&mi) && (0..61).contains(&se) => {
+                    h * 3600 + mi * 60 + se
+                }
+                _ => return None,
+            }
+        }
+    };
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + secs_of_day).ok().map(|s| s * 1000)
 }
 
 impl Expr {
@@ -391,6 +451,23 @@ mod tests {
         assert!(!holds("runningTasksCount == 9 and (runningTasksCount == 9 or runningTasksCount == 1)"));
         // whole-value match, as Java's String.matches
         assert!(!holds("attribute:ecs.instance-type =~ g2"));
+    }
+
+    #[test]
+    fn registered_at_compares_dates_and_agent_version_compares_versions() {
+        assert_eq!(epoch_ms("1970-01-02"), Some(86_400_000));
+        assert_eq!(epoch_ms("2018-01-01T00:00:00Z"), Some(1_514_764_800_000));
+        assert_eq!(epoch_ms("2018-01-01T12:30"), Some(1_514_764_800_000 + 45_000_000));
+        assert_eq!(epoch_ms("2018-13-01"), None);
+        let mut m = BTreeMap::new();
+        m.insert("registeredAt", vec!["1514764800001"]);
+        m.insert("agentVersion", vec!["1.71.0"]);
+        let i = Inst(m);
+        assert!(Expr::parse("registeredAt > 2018-01-01").unwrap().eval(&i));
+        assert!(!Expr::parse("registeredAt >= 2018-01-02T00:00:00Z").unwrap().eval(&i));
+        assert!(Expr::parse("registeredAt > yesterday").unwrap_err().contains("a date"));
+        assert!(Expr::parse("agentVersion >= 1.9.0").unwrap().eval(&i), "1.71 is after 1.9");
+        assert!(!Expr::parse("agentVersion < 1.70.1").unwrap().eval(&i));
     }
 
     #[test]

@@ -35,6 +35,7 @@ impl SnapshotBuilder {
             registered_at: Millis(0),
             running_tasks: 0,
             pending_tasks: 0,
+            extra: Default::default(),
         });
         self
     }
@@ -67,7 +68,13 @@ impl SnapshotBuilder {
             constraints: constraints.iter().map(|s| Constraint::parse(s).expect("constraint")).collect(),
             min_healthy_percent: 100,
             max_percent: 200,
-            task_definition: TaskDefinition { arn: format!("{name}:1"), cpu, memory, host_ports: vec![] },
+            task_definition: TaskDefinition {
+                arn: format!("{name}:1"),
+                cpu,
+                memory,
+                host_ports: vec![],
+                needs: Default::default(),
+            },
             deployments: vec![],
             tags: BTreeMap::new(),
         });

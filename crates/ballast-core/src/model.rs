@@ -90,6 +90,26 @@ pub struct ContainerInstance {
     pub running_tasks: u32,
     /// Tasks in PENDING.
     pub pending_tasks: u32,
+    /// What placement checks beyond CPU, memory and TCP ports.
+    pub extra: InstanceExtras,
+}
+
+/// What a container instance offers beyond CPU, memory and TCP ports (ecs-behaviour.md
+/// §1.1: GPUs, UDP ports, ENI attachment points, attributes, the agent's version).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct InstanceExtras {
+    /// GPUs registered (registeredResources `GPU`).
+    pub gpus: u32,
+    /// GPUs not reserved by tasks (remainingResources `GPU`).
+    pub gpus_free: u32,
+    /// UDP host ports in use (`PORTS_UDP`).
+    pub udp_ports_in_use: Vec<u16>,
+    /// The container agent's version (versionInfo.agentVersion), for `agentVersion` queries.
+    pub agent_version: Option<String>,
+    /// How many awsvpc tasks the instance can hold at once (its ENIs less the primary one,
+    /// or its branch interfaces with ENI trunking), when its type is known
+    /// ([`crate::placement::awsvpc_task_limit`]).
+    pub awsvpc_limit: Option<u32>,
 }
 
 impl ContainerInstance {
@@ -226,6 +246,25 @@ pub struct TaskDefinition {
     pub memory: i64,
     /// Host ports the task reserves.
     pub host_ports: Vec<u16>,
+    /// What else it needs of an instance.
+    pub needs: TaskNeeds,
+}
+
+/// What a task definition needs of an instance beyond CPU, memory and TCP host ports.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TaskNeeds {
+    /// GPUs (containers' `resourceRequirements` of type GPU, summed).
+    pub gpus: u32,
+    /// UDP host ports.
+    pub udp_ports: Vec<u16>,
+    /// Network mode awsvpc: each task takes an ENI attachment point.
+    pub awsvpc: bool,
+    /// `requiresAttributes`: each (name, value) must be an attribute of the instance (with that
+    /// value, when one is given).
+    pub requires: Vec<(String, Option<String>)>,
+    /// The task definition's own placement constraints (memberOf), which ECS applies on top of
+    /// the service's; a service read from AWS carries them among its constraints already.
+    pub constraints: Vec<Constraint>,
 }
 
 /// One deployment of a service.
@@ -413,7 +452,13 @@ mod tests {
             constraints: vec![],
             min_healthy_percent: 75,
             max_percent: 125,
-            task_definition: TaskDefinition { arn: "a:1".into(), cpu: 1, memory: 1, host_ports: vec![] },
+            task_definition: TaskDefinition {
+                arn: "a:1".into(),
+                cpu: 1,
+                memory: 1,
+                host_ports: vec![],
+                needs: TaskNeeds::default(),
+            },
             deployments: vec![],
             tags: BTreeMap::new(),
         };

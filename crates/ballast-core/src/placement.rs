@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::cql::{Expr, Subject};
 use crate::duration::Millis;
-use crate::model::{BinpackField, Constraint, Resources, Service, Snapshot, Strategy};
+use crate::model::{BinpackField, Constraint, Resources, Service, Snapshot, Strategy, TaskNeeds};
 use crate::rng::Rng;
 
 /// A constraint, compiled.
@@ -40,6 +40,8 @@ pub struct TaskSpec {
     pub strategy: Vec<Strategy>,
     /// Constraints.
     pub rules: Vec<Rule>,
+    /// GPUs, UDP ports, an ENI, attributes.
+    pub needs: TaskNeeds,
 }
 
 impl TaskSpec {
@@ -52,6 +54,7 @@ impl TaskSpec {
             host_ports: svc.task_definition.host_ports.clone(),
             strategy: if svc.daemon { vec![] } else { svc.effective_strategy() },
             rules: compile(&svc.constraints),
+            needs: svc.task_definition.needs.clone(),
         }
     }
 }
@@ -96,6 +99,49 @@ pub struct Node {
     /// The AZ attribute, cached by [`ClusterState::add_node`] (spread over AZs is the
     /// commonest rule and is evaluated for every instance on every placement).
     pub az: String,
+    /// GPUs, UDP ports, ENI attachment points, the agent's version.
+    pub extra: NodeExtras,
+}
+
+/// What a node offers beyond CPU, memory and TCP ports.
+#[derive(Debug, Clone, Default)]
+pub struct NodeExtras {
+    /// GPUs not reserved.
+    pub gpus_free: u32,
+    /// UDP host ports in use.
+    pub udp: BTreeSet<u16>,
+    /// The agent's version ("" unknown).
+    pub agent_version: String,
+    /// awsvpc tasks it can still take (`None`: its type's limit is unknown, so none applied).
+    pub awsvpc_free: Option<u32>,
+}
+
+/// How many awsvpc tasks one instance of `instance_type` can hold: its network interfaces
+/// less the primary one, or with ENI trunking (`trunked`: the instance has the
+/// `ecs.awsvpc-trunk-id` attribute) its branch interfaces. From the EC2 "network interfaces
+/// per instance type" table and the ECS developer guide's "Supported Amazon EC2 instance
+/// types" for trunking, for the families ballast's catalogue knows (m5, c5, r5, m6i, c6i,
+/// r6i, m6g, c6g, r6g, m7g, c7g, r7g, t3); `None` for any other type (no limit applied, a
+/// documented choice: docs/simulator.md).
+pub fn awsvpc_task_limit(instance_type: &str, trunked: bool) -> Option<u32> {
+    let (family, size) = instance_type.split_once('.')?;
+    let known = ["m5", "c5", "r5", "m6i", "c6i", "r6i", "m6g", "c6g", "r6g", "m7g", "c7g", "r7g"];
+    // (interfaces, branch interfaces with trunking)
+    let (enis, branches) = match (family, size) {
+        ("t3", "nano" | "micro") => (2, 0),
+        ("t3", "small" | "medium" | "large") => (3, 0),
+        ("t3", "xlarge" | "2xlarge") => (4, 0),
+        (f, _) if !known.contains(&f) => return None,
+        (_, "medium") => (2, 4),
+        (_, "large") => (3, 10),
+        (_, "xlarge") => (4, 20),
+        (_, "2xlarge") => (4, 40),
+        (_, "4xlarge") => (8, 60),
+        (_, "8xlarge" | "9xlarge" | "12xlarge") => (8, 60),
+        (_, "16xlarge" | "18xlarge" | "24xlarge" | "metal") => (15, 120),
+        _ => return None,
+    };
+    Some(if trunked && branches > 0 { branches } else { enis - 1 })
 }
 
 impl Node {
@@ -126,7 +172,8 @@ impl Subject for NodeSubject<'_> {
             "agentConnected" => vec![n.agent_connected.to_string()],
             "runningTasksCount" => vec![n.live_tasks.to_string()],
             "registeredAt" => vec![n.registered_at.0.to_string()],
-            "agentVersion" => n.attributes.get("agentVersion").cloned().into_iter().collect(),
+            "agentVersion" if !n.extra.agent_version.is_empty() => vec![n.extra.agent_version.clone()],
+            "agentVersion" => vec![],
             "task:group" => self
                 .state
                 .groups
@@ -158,13 +205,25 @@ impl ClusterState {
                 live_tasks: 0,
                 registered_at: inst.registered_at,
                 az: String::new(),
+                extra: NodeExtras {
+                    gpus_free: inst.extra.gpus_free,
+                    udp: inst.extra.udp_ports_in_use.iter().copied().collect(),
+                    agent_version: inst.extra.agent_version.clone().unwrap_or_default(),
+                    awsvpc_free: inst.extra.awsvpc_limit,
+                },
             });
             idx.insert(inst.arn.clone(), i);
         }
+        let awsvpc: std::collections::HashSet<&str> =
+            snap.services.iter().filter(|s| s.task_definition.needs.awsvpc).map(|s| s.name.as_str()).collect();
         for t in snap.tasks.iter().filter(|t| t.is_live()) {
             if let Some(&i) = idx.get(&t.instance_arn) {
                 st.count(&t.group, i, 1);
-                st.nodes[i].live_tasks += 1;
+                let n = &mut st.nodes[i];
+                n.live_tasks += 1;
+                if t.service.as_deref().is_some_and(|s| awsvpc.contains(s)) {
+                    n.extra.awsvpc_free = n.extra.awsvpc_free.map(|f| f.saturating_sub(1));
+                }
             }
         }
         (st, idx)
@@ -204,6 +263,11 @@ impl ClusterState {
         n.free.cpu -= spec.cpu;
         n.free.memory -= spec.memory;
         n.ports.extend(spec.host_ports.iter().copied());
+        n.extra.gpus_free = n.extra.gpus_free.saturating_sub(spec.needs.gpus);
+        n.extra.udp.extend(spec.needs.udp_ports.iter().copied());
+        if spec.needs.awsvpc {
+            n.extra.awsvpc_free = n.extra.awsvpc_free.map(|f| f.saturating_sub(1));
+        }
         n.live_tasks += 1;
         self.count(&spec.group, i, 1);
     }
@@ -216,18 +280,40 @@ impl ClusterState {
         for p in &spec.host_ports {
             n.ports.remove(p);
         }
+        n.extra.gpus_free += spec.needs.gpus;
+        for p in &spec.needs.udp_ports {
+            n.extra.udp.remove(p);
+        }
+        if spec.needs.awsvpc {
+            n.extra.awsvpc_free = n.extra.awsvpc_free.map(|f| f + 1);
+        }
         n.live_tasks = n.live_tasks.saturating_sub(1);
         self.count(&spec.group, i, -1);
     }
 
-    /// Steps 1 and 2: resources, ports, status and constraints.
+    /// Steps 1 and 2: resources (CPU, memory, GPUs, TCP and UDP ports, an ENI attachment
+    /// point for awsvpc), required attributes, status and constraints.
     pub fn fits(&self, i: usize, spec: &TaskSpec) -> bool {
         let n = &self.nodes[i];
         n.schedulable()
             && n.free.cpu >= spec.cpu
             && n.free.memory >= spec.memory
             && spec.host_ports.iter().all(|p| !n.ports.contains(p))
+            && self.offers(i, &spec.needs)
             && self.constraints_hold(i, spec)
+    }
+
+    /// Whether node `i` has what `needs` asks beyond CPU, memory and TCP ports.
+    pub fn offers(&self, i: usize, needs: &TaskNeeds) -> bool {
+        let n = &self.nodes[i];
+        n.extra.gpus_free >= needs.gpus
+            && needs.udp_ports.iter().all(|p| !n.extra.udp.contains(p))
+            && (!needs.awsvpc || n.extra.awsvpc_free.is_none_or(|f| f > 0))
+            && needs.requires.iter().all(|(name, value)| match (n.attributes.get(name), value) {
+                (Some(v), Some(want)) => v == want,
+                (Some(_), None) => true,
+                (None, _) => false,
+            })
     }
 
     /// Whether node `i` satisfies the spec's constraints (ignoring resources and status).

@@ -158,6 +158,16 @@ impl Sim {
                 registered_at: node.registered_at,
                 running_tasks: running + pending,
                 pending_tasks: pending,
+                extra: ballast_core::model::InstanceExtras {
+                    gpus: self.sc.groups[i.group].gpus,
+                    gpus_free: node.extra.gpus_free,
+                    udp_ports_in_use: node.extra.udp.iter().copied().collect(),
+                    agent_version: Some(node.extra.agent_version.clone()).filter(|v| !v.is_empty()),
+                    awsvpc_limit: ballast_core::placement::awsvpc_task_limit(
+                        &i.itype,
+                        node.attributes.contains_key("ecs.awsvpc-trunk-id"),
+                    ),
+                },
             });
         }
         let services = self
@@ -202,6 +212,7 @@ impl Sim {
                         cpu: svc.spec.cpu,
                         memory: svc.spec.memory,
                         host_ports: svc.spec.host_ports.clone(),
+                        needs: svc.spec.needs.clone(),
                     },
                     deployments,
                     tags: svc.tags.clone(),
@@ -548,6 +559,7 @@ impl Backend for SimBackend<'_> {
             desired: self.sim.groups[g].desired,
             min: spec.min,
             max: spec.max,
+            cooldown: Some(spec.cooldown),
             instances: self
                 .sim
                 .group_members(g)

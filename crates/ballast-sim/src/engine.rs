@@ -168,6 +168,9 @@ pub struct Sim {
     pub violations: Vec<String>,
 }
 
+/// The container agent version simulated instances report (for `agentVersion` queries).
+pub const SIM_AGENT_VERSION: &str = "1.89.0";
+
 impl Sim {
     /// A cluster as the scenario starts: initial instances registered and tasks running; the
     /// controller is woken every `controller.every`.
@@ -485,6 +488,11 @@ impl Sim {
         attributes.insert(attr::AMI_ID.to_string(), "ami-0ba11a5700000001".to_string());
         attributes.insert(attr::OS_TYPE.to_string(), "linux".to_string());
         attributes.insert("ecs.cpu-architecture".to_string(), "x86_64".to_string());
+        let trunked = self.sc.groups[g].eni_trunking;
+        if trunked {
+            attributes.insert("ecs.awsvpc-trunk-id".to_string(), format!("eni-{}", &id[id.len() - 17..]));
+        }
+        let gpus = self.sc.groups[g].gpus;
         self.cs.add_node(Node {
             id: arn.clone(),
             ec2_id: ec2_id.clone(),
@@ -497,6 +505,12 @@ impl Sim {
             live_tasks: 0,
             registered_at: Millis(0),
             az: String::new(),
+            extra: ballast_core::placement::NodeExtras {
+                gpus_free: gpus,
+                udp: Default::default(),
+                agent_version: SIM_AGENT_VERSION.into(),
+                awsvpc_free: ballast_core::placement::awsvpc_task_limit(&itype, trunked),
+            },
         });
         self.insts.push(Inst {
             ec2_id,

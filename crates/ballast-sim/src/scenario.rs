@@ -117,6 +117,11 @@ struct RawGroup {
     min: Option<u32>,
     max: Option<u32>,
     boot: Option<S<String>>,
+    #[serde(default)]
+    gpus: u32,
+    #[serde(default)]
+    eni_trunking: bool,
+    cooldown: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +144,13 @@ struct RawService {
     start: Option<S<String>>,
     stop: Option<S<String>>,
     utilization: Option<RawUtil>,
+    #[serde(default)]
+    gpus: u32,
+    #[serde(default)]
+    udp_ports: Vec<u16>,
+    network_mode: Option<S<String>>,
+    #[serde(default)]
+    requires_attributes: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -263,6 +275,13 @@ pub struct GroupSpec {
     pub max: u32,
     /// Launch until registered and ACTIVE.
     pub boot: Millis,
+    /// GPUs per instance (extension: `gpus`).
+    pub gpus: u32,
+    /// ENI trunking on (extension: `eni_trunking`): instances carry `ecs.awsvpc-trunk-id` and
+    /// take as many awsvpc tasks as their branch interfaces.
+    pub eni_trunking: bool,
+    /// The group's DefaultCooldown (extension: `cooldown`, default 300 s as on AWS).
+    pub cooldown: Millis,
 }
 
 /// A service.
@@ -294,6 +313,9 @@ pub struct ServiceSpec {
     pub stop: Millis,
     /// Fractions of the reservation in use.
     pub utilization: (f64, f64),
+    /// GPUs, UDP ports, awsvpc, required attributes (extensions: `gpus`, `udp_ports`,
+    /// `network_mode: awsvpc`, `requires_attributes: [name or name=value]`).
+    pub needs: ballast_core::model::TaskNeeds,
 }
 
 /// Standalone tasks (RunTask).
@@ -909,6 +931,12 @@ fn validate_group(
         min,
         max,
         boot,
+        gpus: g.gpus,
+        eni_trunking: g.eni_trunking,
+        cooldown: match &g.cooldown {
+            Some(c) => cx.dur(c, &format!("groups[{i}].cooldown"))?,
+            None => Millis::secs(300),
+        },
     })
 }
 
@@ -985,6 +1013,27 @@ fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, S
             None => Millis::secs(30),
         },
         utilization: (util.cpu, util.memory),
+        needs: ballast_core::model::TaskNeeds {
+            gpus: s.gpus,
+            udp_ports: s.udp_ports.clone(),
+            awsvpc: match &s.network_mode {
+                None => false,
+                Some(m) if m.value == "awsvpc" => true,
+                Some(m) if m.value == "bridge" || m.value == "host" => false,
+                Some(m) => {
+                    return Err(cx.err(m.referenced, key("network_mode"), "is awsvpc, bridge or host"));
+                }
+            },
+            requires: s
+                .requires_attributes
+                .iter()
+                .map(|a| match a.value.split_once('=') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (a.value.clone(), None),
+                })
+                .collect(),
+            constraints: vec![],
+        },
     })
 }
 

@@ -104,6 +104,7 @@ impl Sim {
                     s.strategy.clone()
                 },
                 rules: compile(&s.constraints),
+                needs: s.needs.clone(),
             };
             self.svcs.push(Svc {
                 name: s.name.clone(),
@@ -137,6 +138,7 @@ impl Sim {
                 host_ports: vec![],
                 strategy: vec![],
                 rules: vec![],
+                needs: Default::default(),
             });
         }
     }

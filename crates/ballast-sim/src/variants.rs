@@ -68,6 +68,7 @@ pub fn variant(sc: &Scenario, k: usize) -> (Scenario, VariantInfo) {
                 start,
                 stop: Millis::secs(30),
                 utilization: (0.5, 0.5),
+                needs: Default::default(),
             });
         }
     } else {

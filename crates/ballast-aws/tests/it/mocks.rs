@@ -148,6 +148,93 @@ fn reads_a_cluster_with_task_definition_resources() {
     assert_eq!(log.counts()["ListTasks"], 2);
 }
 
+/// Issue [10]: the placement facts ECS checks are read: the task definition's memberOf
+/// constraints (joined to the service's), requiresAttributes, GPUs, UDP host ports and the
+/// awsvpc network mode; the instance's GPUs, UDP ports in use, agent version, registration
+/// time and (from its type and trunk attribute) its awsvpc task limit.
+#[test]
+fn reads_the_placement_facts_ecs_checks() {
+    use aws_sdk_ecs::types::{
+        NetworkMode, PortMapping, ResourceRequirement, ResourceType, TaskDefinitionPlacementConstraint,
+        TaskDefinitionPlacementConstraintType, TransportProtocol, VersionInfo,
+    };
+    let mut rules = cluster_rules();
+    rules[1] = mock!(aws_sdk_ecs::Client::describe_container_instances).then_output(|| {
+        let mut ci = instance(CI_A);
+        ci.registered_resources.get_or_insert_with(Vec::new).push(
+            Resource::builder().name("GPU").r#type("STRINGSET").string_set_value("g0").string_set_value("g1").build(),
+        );
+        let rem = ci.remaining_resources.get_or_insert_with(Vec::new);
+        rem.push(Resource::builder().name("GPU").r#type("STRINGSET").string_set_value("g1").build());
+        rem.push(Resource::builder().name("PORTS_UDP").r#type("STRINGSET").string_set_value("514").build());
+        let attrs = ci.attributes.get_or_insert_with(Vec::new);
+        attrs.push(Attribute::builder().name("ecs.instance-type").value("m5.xlarge").build().unwrap());
+        attrs.push(Attribute::builder().name("ecs.awsvpc-trunk-id").value("eni-1").build().unwrap());
+        ci.version_info = Some(VersionInfo::builder().agent_version("1.71.0").build());
+        ci.registered_at = Some(aws_smithy_types::DateTime::from_secs(1_514_764_800));
+        DescribeContainerInstancesOutput::builder().container_instances(ci).build()
+    });
+    rules[6] = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(TD)
+                    .network_mode(NetworkMode::Awsvpc)
+                    .container_definitions(
+                        ContainerDefinition::builder()
+                            .cpu(256)
+                            .memory_reservation(512)
+                            .port_mappings(
+                                PortMapping::builder()
+                                    .container_port(53)
+                                    .host_port(53)
+                                    .protocol(TransportProtocol::Udp)
+                                    .build(),
+                            )
+                            .port_mappings(PortMapping::builder().container_port(80).host_port(8080).build())
+                            .resource_requirements(
+                                ResourceRequirement::builder().r#type(ResourceType::Gpu).value("1").build().unwrap(),
+                            )
+                            .build(),
+                    )
+                    .placement_constraints(
+                        TaskDefinitionPlacementConstraint::builder()
+                            .r#type(TaskDefinitionPlacementConstraintType::MemberOf)
+                            .expression("attribute:tier == web")
+                            .build(),
+                    )
+                    .requires_attributes(
+                        Attribute::builder()
+                            .name("com.amazonaws.ecs.capability.docker-remote-api.1.19")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let (mut b, _) = backend(&refs(&rules), &[], &[]);
+    let s = b.snapshot("shop").unwrap();
+    let i = &s.instances[0];
+    assert_eq!((i.extra.gpus, i.extra.gpus_free), (2, 1));
+    assert_eq!(i.extra.udp_ports_in_use, vec![514]);
+    assert_eq!(i.extra.agent_version.as_deref(), Some("1.71.0"));
+    assert_eq!(i.extra.awsvpc_limit, Some(20), "m5.xlarge with trunking: 20 branch interfaces");
+    assert_eq!(i.registered_at.0, 1_514_764_800_000);
+    let svc = &s.services[0];
+    let n = &svc.task_definition.needs;
+    assert!(n.awsvpc);
+    assert_eq!(n.gpus, 1);
+    assert_eq!(n.udp_ports, vec![53]);
+    assert_eq!(svc.task_definition.host_ports, vec![8080], "TCP only");
+    assert_eq!(n.requires, vec![("com.amazonaws.ecs.capability.docker-remote-api.1.19".to_string(), None)]);
+    assert!(
+        svc.constraints.iter().any(|c| c.to_string() == "memberOf(attribute:tier == web)"),
+        "{:?}",
+        svc.constraints
+    );
+}
+
 #[test]
 fn a_throttling_burst_is_retried_and_counted() {
     let throttled = mock!(aws_sdk_ecs::Client::list_container_instances)

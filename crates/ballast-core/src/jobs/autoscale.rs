@@ -252,6 +252,12 @@ fn add_virtual(st: &mut ClusterState, t: &ContainerInstance, az: &str, daemons: 
         live_tasks: 0,
         registered_at: Millis(0),
         az: String::new(),
+        extra: crate::placement::NodeExtras {
+            gpus_free: t.extra.gpus,
+            udp: BTreeSet::new(),
+            agent_version: t.extra.agent_version.clone().unwrap_or_default(),
+            awsvpc_free: t.extra.awsvpc_limit,
+        },
     });
     for d in daemons {
         if st.fits(i, d) {
@@ -281,6 +287,7 @@ pub fn buffer_spec(cfg: &AutoscaleConfig) -> Option<TaskSpec> {
         host_ports: vec![],
         strategy: vec![],
         rules: vec![],
+        needs: Default::default(),
     })
 }
 

@@ -278,9 +278,9 @@ pub fn decide(view: &View, cfg: &SpotFallbackConfig) -> (SpotDecision, Vec<Step>
     // instance registered; one still launching means it has just grown).
     let launching = od.instances.iter().any(|m| m.lifecycle == Lifecycle::Launching);
     let youngest = snap.instances.iter().filter(|i| is_member(od, i)).map(|i| i.registered_at).max();
-    if launching || youngest.is_some_and(|y| snap.taken_at - y < cfg.scale_in_cooldown) {
-        out.decision =
-            format!("Spot is fulfilled again; scale-in waits for the group's cooldown ({})", cfg.scale_in_cooldown);
+    let cooldown = cfg.scale_in_cooldown.or(od.cooldown).unwrap_or(crate::duration::Millis::mins(5));
+    if launching || youngest.is_some_and(|y| snap.taken_at - y < cooldown) {
+        out.decision = format!("Spot is fulfilled again; scale-in waits for the group's cooldown ({cooldown})");
         return (out, steps);
     }
     scale_in(&mut steps, snap, od, staying - want_in, desired, &mut out);
@@ -402,7 +402,7 @@ mod tests {
             on_demand_group: "od".into(),
             units_per_instance: 1.0,
             settle_window: Millis::mins(10),
-            scale_in_cooldown: Millis::mins(5),
+            scale_in_cooldown: None,
             stable_window: Millis::mins(2),
             source: SpotSource::Fleet,
         }
@@ -426,8 +426,17 @@ mod tests {
         }
         let instances =
             od.iter().map(|(id, l)| GroupInstance { ec2_instance_id: id.to_string(), lifecycle: *l }).collect();
-        v.groups
-            .insert("od".into(), GroupInfo { name: "od".into(), desired: od.len() as u32, min: 0, max: 6, instances });
+        v.groups.insert(
+            "od".into(),
+            GroupInfo {
+                name: "od".into(),
+                desired: od.len() as u32,
+                min: 0,
+                max: 6,
+                instances,
+                cooldown: Some(Millis::mins(45)),
+            },
+        );
         v
     }
 
@@ -470,6 +479,24 @@ mod tests {
         let (d, steps) = decide(&v, &cfg());
         assert_eq!(group_desired(&steps), None, "no second cover: {d:?} {steps:?}");
         assert!(steps.is_empty(), "{steps:?}");
+    }
+
+    /// SPEC: `scale_in_cooldown` defaults to the on-demand group's own cooldown (seed 004's
+    /// group has 45 minutes: "keeping the instance up as close to that hour as possible").
+    #[test]
+    fn scale_in_waits_for_the_groups_own_cooldown_unless_configured() {
+        let mut v = view(Some(0.0), &[("i-od1", Lifecycle::InService)], Trigger::Scheduled);
+        let mut od = SnapshotBuilder::new("c").instance("od1", "us-east-1a", 2048, 8192).build().instances.remove(0);
+        od.registered_at = Millis::mins(40);
+        v.snapshot.instances.push(od);
+        // 20 minutes after the cover joined; the group's cooldown is 45 minutes.
+        let (d, steps) = decide(&v, &cfg());
+        assert!(steps.is_empty(), "{steps:?}");
+        assert!(d.decision.contains("cooldown (45m"), "{}", d.decision);
+        // Configured shorter, it scales in.
+        let short = SpotFallbackConfig { scale_in_cooldown: Some(Millis::mins(10)), ..cfg() };
+        let (d, steps) = decide(&v, &short);
+        assert!(!steps.is_empty(), "{d:?}");
     }
 
     #[test]

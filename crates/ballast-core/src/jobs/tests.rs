@@ -28,7 +28,7 @@ fn group(name: &str, snap: &Snapshot, launching: u32) -> GroupInfo {
     for k in 0..launching {
         instances.push(GroupInstance { ec2_instance_id: format!("i-booting{k}"), lifecycle: Lifecycle::Launching });
     }
-    GroupInfo { name: name.into(), desired: instances.len() as u32, min: 1, max: 20, instances }
+    GroupInfo { name: name.into(), desired: instances.len() as u32, min: 1, max: 20, instances, cooldown: None }
 }
 
 /// Four instances, the api service piled on the first: rebalance has work to do.

@@ -196,6 +196,7 @@ fn build(g: &Gen) -> Snapshot {
             registered_at: Millis(0),
             running_tasks: 0,
             pending_tasks: 0,
+            extra: Default::default(),
         });
     }
     for (k, &(st, co, cpu, mem, port)) in g.services.iter().enumerate() {
@@ -215,6 +216,7 @@ fn build(g: &Gen) -> Snapshot {
                 cpu: cpu * 256,
                 memory: mem * 256,
                 host_ports: if port && k == 2 { vec![8080] } else { vec![] },
+                needs: Default::default(),
             },
             deployments: vec![],
             tags: BTreeMap::new(),

@@ -238,3 +238,46 @@ fn golden_scale_in_without_a_strategy() {
     let ties = st.scale_in_ties(&spec(&snap, "web"), &tasks);
     assert!(!ties.is_empty() && ties.iter().all(|&k| st.nodes[tasks[k].0].ec2_id == "i-a2"), "{ties:?}");
 }
+
+/// Issue [10]: what a task needs beyond CPU, memory and TCP ports decides where it fits:
+/// GPUs, UDP ports, an ENI attachment point for awsvpc (with and without trunking), and
+/// required attributes.
+#[test]
+fn gpus_udp_ports_enis_and_required_attributes_decide_fit() {
+    use crate::model::TaskNeeds;
+    let mut snap = SnapshotBuilder::new("c")
+        .instance("a1", "us-east-1a", 4096, 16384)
+        .instance("b1", "us-east-1b", 4096, 16384)
+        .attribute("b1", "gpu-node", "yes")
+        .service("web", 256, 512, &[], &[])
+        .build();
+    snap.instances[1].extra.gpus = 1;
+    snap.instances[1].extra.gpus_free = 1;
+    snap.instances[0].extra.udp_ports_in_use = vec![514];
+    for i in &mut snap.instances {
+        i.extra.awsvpc_limit = awsvpc_task_limit("m5.large", false);
+    }
+    let (mut st, _) = ClusterState::from_snapshot(&snap);
+    let mut spec = TaskSpec::for_service(&snap.services[0]);
+    let fits = |st: &ClusterState, spec: &TaskSpec| (st.fits(0, spec), st.fits(1, spec));
+    assert_eq!(fits(&st, &spec), (true, true));
+    spec.needs = TaskNeeds { gpus: 1, ..Default::default() };
+    assert_eq!(fits(&st, &spec), (false, true), "only b1 has a GPU");
+    st.place(1, &spec);
+    assert_eq!(fits(&st, &spec), (false, false), "and it is taken");
+    spec.needs = TaskNeeds { udp_ports: vec![514], ..Default::default() };
+    assert_eq!(fits(&st, &spec), (false, true), "UDP 514 is in use on a1");
+    spec.needs = TaskNeeds { requires: vec![("gpu-node".into(), Some("yes".into()))], ..Default::default() };
+    assert_eq!(fits(&st, &spec), (false, true));
+    spec.needs = TaskNeeds { requires: vec![("gpu-node".into(), Some("no".into()))], ..Default::default() };
+    assert_eq!(fits(&st, &spec), (false, false));
+    // m5.large: 3 network interfaces, the primary one taken: 2 awsvpc tasks; 10 when trunked.
+    assert_eq!(awsvpc_task_limit("m5.large", true), Some(10));
+    assert_eq!(awsvpc_task_limit("x9.large", false), None);
+    spec.needs = TaskNeeds { awsvpc: true, ..Default::default() };
+    st.place(0, &spec);
+    st.place(0, &spec);
+    assert_eq!(fits(&st, &spec), (false, true), "a1 has no ENI left");
+    st.remove(0, &spec);
+    assert_eq!(fits(&st, &spec), (true, true));
+}

@@ -336,6 +336,17 @@ fn plan_stops(
 
 /// Why a service cannot be touched now, if so.
 fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<String> {
+    // A memberOf expression ballast cannot read (ECS accepted it) would be guessed at; the
+    // service is left as it is rather than planned on a guess.
+    for c in &svc.constraints {
+        if let crate::model::Constraint::MemberOf(e) = c
+            && let Err(why) = crate::cql::Expr::parse(e)
+        {
+            return Some(format!(
+                "its placement constraint memberOf({e}) cannot be read ({why}), so where ECS would place its tasks cannot be predicted; left as it is"
+            ));
+        }
+    }
     if cfg.exclude_services.contains(&svc.name) {
         return Some("excluded (by the configuration, or left to the desired count autoscale changes this run)".into());
     }

@@ -498,6 +498,69 @@ fn utilization_measures_are_refused_on_aws_and_unknown_in_status() {
     assert!(cov["cpu"].is_number(), "{cov}");
 }
 
+/// Issue [10]: a service with 5/1/0 tasks over three AZs and no placement strategy is planned
+/// by ECS's default for services (spread over AZs, then instances), and the run leaves 2/2/2.
+#[test]
+fn no_strategy_means_ecs_default_spread_over_zones() {
+    let m = Moto::start();
+    m.seed("three-az");
+    let per_az = |truth: &Value| -> BTreeMap<String, u64> {
+        truth["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["attributes"]["ecs.availability-zone"].as_str().unwrap().to_string(),
+                    i["running_tasks"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = per_az(&m.truth("shop"));
+    assert_eq!(before.values().copied().collect::<Vec<_>>(), vec![5, 1, 0], "{before:?}");
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let c = &plan["clusters"][0];
+    assert_eq!(c["rebalance"]["verdict"], "act", "{c}");
+    assert!(
+        c["rebalance"]["services"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("spread(attribute:ecs.availability-zone), spread(instanceId)"),
+        "{c}"
+    );
+    m.json(&["run", "--cluster", "shop"]);
+    let after = per_az(&m.truth("shop"));
+    assert_eq!(after.values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "{after:?}");
+}
+
+/// Issue [10]: the task definition's own placement constraint is honoured: the plan moves
+/// tasks only to the instance that satisfies it.
+#[test]
+fn task_definition_constraints_decide_where_tasks_go() {
+    let m = Moto::start();
+    let seeded = m.seed("constrained");
+    let ids: Vec<String> = seeded["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ec2_instance_id"].as_str().unwrap().to_string())
+        .collect();
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let c = &plan["clusters"][0];
+    let moves: Vec<&Value> =
+        c["rebalance"]["services"].as_array().unwrap().iter().flat_map(|s| s["moves"].as_array().unwrap()).collect();
+    assert!(!moves.is_empty(), "{c}");
+    let truth = m.truth("shop");
+    let ec2_of = |arn: &str| -> String {
+        truth["instances"].as_array().unwrap().iter().find(|i| i["container_instance_arn"] == arn).unwrap()["ec2_instance_id"].as_str().unwrap().to_string()
+    };
+    for mv in moves {
+        let to = ec2_of(mv["to"].as_str().unwrap());
+        assert_eq!(to, ids[1], "only the second instance has tier=web: {c}");
+    }
+}
+
 #[test]
 fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
     let m = Moto::start();
