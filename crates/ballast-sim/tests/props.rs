@@ -184,3 +184,28 @@ mod yardstick {
         assert_eq!(tl, o.report.min_availability_percent);
     }
 }
+
+/// Issue [10]: the scenario extensions reach placement: GPU tasks only where GPUs are free,
+/// awsvpc tasks only while an instance has an ENI attachment point (m5.large: 2 without
+/// trunking), UDP ports never twice on one instance, required attributes only where present.
+#[test]
+fn gpus_enis_udp_ports_and_required_attributes_limit_placement() {
+    let text = "name: facts\nduration: 10m\ngroups:\n  - {name: gpu, instance_type: m5.large, desired: 1, gpus: 2}\n  - {name: plain, instance_type: m5.large, desired: 2}\nservices:\n  - {name: ml, desired: 3, cpu: 256, memory: 512, gpus: 1}\n  - {name: vpc, desired: 6, cpu: 128, memory: 128, network_mode: awsvpc}\n  - {name: dns, desired: 4, cpu: 128, memory: 128, udp_ports: [53]}\n  - {name: picky, desired: 2, cpu: 128, memory: 128, requires_attributes: [\"ecs.instance-type=m5.large\", no-such-attribute]}\n";
+    let sc = Scenario::parse(text, "facts.yaml").unwrap();
+    let sim = run_checked(&sc);
+    assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+    let snap = sim.snapshot();
+    let gpu_node = &snap.instances.iter().find(|i| i.extra.gpus == 2).expect("the GPU instance").arn;
+    let on = |svc: &str| -> Vec<String> { snap.service_tasks(svc).map(|t| t.instance_arn.clone()).collect() };
+    let ml = on("ml");
+    assert_eq!(ml.len(), 2, "two GPUs, three GPU tasks: one waits");
+    assert!(ml.iter().all(|a| a == gpu_node));
+    let vpc = on("vpc");
+    assert_eq!(vpc.len(), 6, "three instances, two ENI attachment points each");
+    for i in &snap.instances {
+        assert!(vpc.iter().filter(|a| **a == i.arn).count() <= 2);
+    }
+    let dns = on("dns");
+    assert_eq!(dns.len(), 3, "UDP 53 once per instance");
+    assert!(on("picky").is_empty(), "no instance has no-such-attribute");
+}
