@@ -562,11 +562,17 @@ impl Plan {
 /// a service are followed through the plan: an earlier step's victims gone, its new tasks
 /// there). This is what the dry run shows.
 pub fn render(plan: &Plan, view: &Snapshot) -> Vec<Action> {
-    let mut out = Vec::new();
+    render_steps(plan, view).into_iter().flatten().collect()
+}
+
+/// [`render`], step by step: the calls each step of the plan sends.
+pub fn render_steps(plan: &Plan, view: &Snapshot) -> Vec<Vec<Action>> {
+    let mut all = Vec::new();
     // Each service's unprotected live tasks as the plan goes, and how many new ones so far.
     let mut tasks: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut started: BTreeMap<String, u32> = BTreeMap::new();
     for step in &plan.steps {
+        let mut out = Vec::new();
         let surge = step.phases.iter().find_map(|p| match &p.wait {
             Some(Wait::NewTasksHealthy { service, count, .. }) => Some((service.clone(), *count)),
             _ => None,
@@ -615,6 +621,7 @@ pub fn render(plan: &Plan, view: &Snapshot) -> Vec<Action> {
         for list in tasks.values_mut() {
             list.retain(|a| !victims.contains(&a));
         }
+        all.push(out);
     }
-    out
+    all
 }

@@ -19,6 +19,8 @@ pub struct InstanceType {
     pub price: f64,
     /// Spot $/hour.
     pub spot_price: f64,
+    /// `x86_64`, or `arm64` for Graviton (the `ecs.cpu-architecture` attribute).
+    pub arch: &'static str,
 }
 
 /// Memory ECS registers for `physical_mib` of RAM.
@@ -29,6 +31,9 @@ pub fn registered_memory(physical_mib: i64) -> i64 {
 
 fn add(map: &mut BTreeMap<String, InstanceType>, name: &str, vcpu: i64, gib: f64, price: f64) {
     let phys = (gib * 1024.0).round() as i64;
+    // Graviton families have a `g` after the generation (m6g, c7g, r6gd); t4g too.
+    let family = name.split('.').next().unwrap_or("");
+    let graviton = family.len() >= 3 && family[2..].starts_with('g') || family.starts_with("t4g");
     map.insert(
         name.to_string(),
         InstanceType {
@@ -36,6 +41,7 @@ fn add(map: &mut BTreeMap<String, InstanceType>, name: &str, vcpu: i64, gib: f64
             memory: registered_memory(phys),
             price,
             spot_price: (price * 0.37 * 10000.0).round() / 10000.0,
+            arch: if graviton { "arm64" } else { "x86_64" },
         },
     );
 }
@@ -43,20 +49,38 @@ fn add(map: &mut BTreeMap<String, InstanceType>, name: &str, vcpu: i64, gib: f64
 /// The built-in catalogue.
 pub fn builtin() -> BTreeMap<String, InstanceType> {
     let mut m = BTreeMap::new();
-    let sizes: [(&str, i64); 5] = [("large", 2), ("xlarge", 4), ("2xlarge", 8), ("4xlarge", 16), ("8xlarge", 32)];
-    // (family, GiB per vCPU, $ per vCPU-hour)
-    let families: [(&str, f64, f64); 8] = [
-        ("m5", 4.0, 0.048),
-        ("m6i", 4.0, 0.048),
-        ("m7i", 4.0, 0.0504),
-        ("c5", 2.0, 0.0425),
-        ("c6i", 2.0, 0.0425),
-        ("c7i", 2.0, 0.044_625),
-        ("r5", 8.0, 0.063),
-        ("r6i", 8.0, 0.063),
+    let vcpus = |size: &str| -> i64 {
+        match size {
+            "medium" => 1,
+            "large" => 2,
+            "xlarge" => 4,
+            s => s.trim_end_matches("xlarge").parse::<i64>().map_or(0, |n| n * 4),
+        }
+    };
+    let intel = ["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"];
+    let c5 = ["large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge"];
+    let graviton = ["medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"];
+    // (family, sizes, GiB per vCPU, $ per vCPU-hour in us-east-1)
+    let families: [(&str, &[&str], f64, f64); 14] = [
+        ("m5", &intel, 4.0, 0.048),
+        ("m6i", &intel, 4.0, 0.048),
+        ("m7i", &intel, 4.0, 0.0504),
+        ("c5", &c5, 2.0, 0.0425),
+        ("c6i", &intel, 2.0, 0.0425),
+        ("c7i", &intel, 2.0, 0.044_625),
+        ("r5", &intel, 8.0, 0.063),
+        ("r6i", &intel, 8.0, 0.063),
+        // Graviton (arm64).
+        ("m6g", &graviton, 4.0, 0.0385),
+        ("m7g", &graviton, 4.0, 0.0408),
+        ("c6g", &graviton, 2.0, 0.034),
+        ("c7g", &graviton, 2.0, 0.036_25),
+        ("r6g", &graviton, 8.0, 0.0504),
+        ("r7g", &graviton, 8.0, 0.053_55),
     ];
-    for (fam, gib, per) in families {
-        for (size, vcpu) in sizes {
+    for (fam, sizes, gib, per) in families {
+        for size in sizes {
+            let vcpu = vcpus(size);
             add(&mut m, &format!("{fam}.{size}"), vcpu, gib * vcpu as f64, per * vcpu as f64);
         }
     }
@@ -102,5 +126,12 @@ mod tests {
             assert!(c.contains_key(f), "{f}");
         }
         assert!(c["r6i.8xlarge"].memory > 250_000);
+        // Graviton and the larger sizes.
+        assert_eq!(c["m6g.medium"].cpu, 1024);
+        assert_eq!(c["m7g.16xlarge"].cpu, 64 * 1024);
+        assert_eq!(c["c5.9xlarge"].cpu, 36 * 1024);
+        assert_eq!(c["m5.24xlarge"].cpu, 96 * 1024);
+        assert!((c["m6g.large"].price - 0.077).abs() < 1e-9);
+        assert_eq!((c["c7g.large"].arch, c["c7i.large"].arch), ("arm64", "x86_64"));
     }
 }

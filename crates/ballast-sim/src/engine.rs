@@ -487,7 +487,7 @@ impl Sim {
         attributes.insert(attr::INSTANCE_TYPE.to_string(), itype.clone());
         attributes.insert(attr::AMI_ID.to_string(), "ami-0ba11a5700000001".to_string());
         attributes.insert(attr::OS_TYPE.to_string(), "linux".to_string());
-        attributes.insert("ecs.cpu-architecture".to_string(), "x86_64".to_string());
+        attributes.insert("ecs.cpu-architecture".to_string(), t.arch.to_string());
         let trunked = self.sc.groups[g].eni_trunking;
         if trunked {
             attributes.insert("ecs.awsvpc-trunk-id".to_string(), format!("eni-{}", &id[id.len() - 17..]));

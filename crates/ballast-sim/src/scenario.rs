@@ -738,6 +738,7 @@ fn validate(raw: RawScenario, cx: &Ctx) -> Result<Scenario, ScenarioError> {
                 memory: t.memory,
                 price: t.price,
                 spot_price: t.spot_price.unwrap_or(t.price * 0.37),
+                arch: "x86_64",
             },
         );
     }

@@ -195,19 +195,52 @@ pub fn run_text(r: &ClusterRun) -> String {
         out.push_str(&format!("cluster {}: nothing done: {w}\n", r.cluster));
     }
     for d in &r.plan.decisions {
-        if d.job == ballast_core::plan::JobKind::Rebalance
-            && let (Some(p), Some(b)) = (&r.plan.rebalance, &r.before)
-        {
-            out.push_str(&plan_text(p, b));
-            continue;
-        }
         out.push_str(&format!("cluster {}: {}: {}\n", r.cluster, d.job.name(), d.summary));
         for line in &d.details {
             out.push_str(&format!("  {line}\n"));
         }
+        if d.job == ballast_core::plan::JobKind::Rebalance
+            && let Some(p) = &r.plan.rebalance
+        {
+            for s in &p.skipped {
+                out.push_str(&format!("  skipped {}: {}\n", s.service, s.reason));
+            }
+        }
     }
-    for d in &r.actions {
-        out.push_str(&format!("  {}{}\n", if d.dry_run { "would: " } else { "" }, d.text));
+    if r.dry_run {
+        // Each step once: what it is for, the tasks it moves, and the calls it would send.
+        let ec2 = |arn: &str| {
+            r.before
+                .as_ref()
+                .and_then(|b| b.instance(arn))
+                .map(|i| i.ec2_instance_id.clone())
+                .unwrap_or_else(|| short(arn).to_string())
+        };
+        let mut sent = r.actions.iter();
+        let per_step = r.before.as_ref().map(|b| ballast_core::plan::render_steps(&r.plan, b));
+        for (n, step) in r.plan.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {}: {}\n", n + 1, step.job.name(), step.reason));
+            for m in &step.moves {
+                out.push_str(&format!(
+                    "       task {} {} → {}{}\n",
+                    short(&m.task_arn),
+                    ec2(&m.from),
+                    ec2(&m.to),
+                    if m.tied { " (or an equally good instance)" } else { "" }
+                ));
+            }
+            let count = per_step.as_ref().map_or(0, |p| p[n].len());
+            for d in sent.by_ref().take(count) {
+                out.push_str(&format!("       would: {}\n", d.text));
+            }
+        }
+        for d in sent {
+            out.push_str(&format!("  would: {}\n", d.text));
+        }
+    } else {
+        for d in &r.actions {
+            out.push_str(&format!("  {}\n", d.text));
+        }
     }
     if let Some(o) = &r.outcome {
         for s in o.steps.iter().filter(|s| s.result != StepResult::Done) {

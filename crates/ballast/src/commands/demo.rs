@@ -43,7 +43,29 @@ pub fn run() -> Result<()> {
         b.report.min_availability_percent
     );
     crate::outln!(
-        "and never touched the daemon or the standalone tasks. Try: ballast simulate --scenario scenarios/demo.yaml --policy ballast,none,drain-cov,redeploy-on-join --report demo.html"
+        "and never touched the daemon or the standalone tasks. Try: ballast simulate --scenario {} --policy ballast,none,drain-cov,redeploy-on-join --report demo.html",
+        scenario_path()
     );
     Ok(())
+}
+
+/// Where the demo's scenario can be read from wherever the command runs: the repository's
+/// `scenarios/demo.yaml` when it is there (next to the sources the binary was built from,
+/// or under the working directory), else a copy written to the temporary directory.
+fn scenario_path() -> String {
+    let here = std::path::Path::new("scenarios/demo.yaml");
+    if here.exists() {
+        return here.display().to_string();
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/demo.yaml");
+    if let Ok(p) = built.canonicalize()
+        && std::fs::read_to_string(&p).is_ok_and(|t| t == DEMO)
+    {
+        return p.display().to_string();
+    }
+    let copy = std::env::temp_dir().join("ballast-demo.yaml");
+    match std::fs::write(&copy, DEMO) {
+        Ok(()) => copy.display().to_string(),
+        Err(_) => "scenarios/demo.yaml (in the ballast repository)".into(),
+    }
 }

@@ -135,11 +135,26 @@ pub fn load_config(given: Option<&Path>) -> Result<Option<Config>> {
 /// scenario's cluster if there is one, else the scenario's `controller.config`; seed 000's
 /// environment variables apply under both.
 pub fn sim_config(sc: &Scenario, given: Option<&Path>) -> Result<ClusterConfig> {
-    if let Some(cfg) = load_config(given)?
-        && let Some(c) = cfg.clusters.get(&sc.cluster)
-    {
-        check_against_scenario(sc, c)?;
-        return Ok(c.clone());
+    // A simulation runs the scenario as written unless told otherwise: ./ballast.yaml (meant
+    // for real clusters) is read only when --config names it.
+    if given.is_none() && Path::new("ballast.yaml").exists() {
+        crate::errln!(
+            "note: ./ballast.yaml is not read for a simulation (the scenario's controller.config is); pass --config ballast.yaml to use it"
+        );
+    }
+    let cfg = match given {
+        Some(p) => load_config(Some(p))?,
+        None => None,
+    };
+    if let Some(cfg) = cfg {
+        if let Some(c) = cfg.clusters.get(&sc.cluster) {
+            check_against_scenario(sc, c)?;
+            return Ok(c.clone());
+        }
+        crate::errln!(
+            "note: --config names no cluster `{}` (the scenario's); the scenario's controller.config is used",
+            sc.cluster
+        );
     }
     let env = config_file::env_settings()?;
     let c = ballast_core::config::validate_cluster(&sc.controller.config, &env)
