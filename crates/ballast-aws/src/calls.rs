@@ -86,6 +86,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("ecs", "DescribeTaskDefinition", Need::Read, Scope::Any),
     op("ecs", "ListClusters", Need::Discover, Scope::Any),
     op("ecs", "DescribeClusters", Need::Read, Scope::Cluster),
+    op("ecs", "DescribeCapacityProviders", Need::Read, Scope::Any),
     op("ecs", "UpdateContainerInstancesState", Need::Rebalance, Scope::ContainerInstance),
     op("ecs", "PutAttributes", Need::Rebalance, Scope::ContainerInstance),
     op("ecs", "DeleteAttributes", Need::Rebalance, Scope::ContainerInstance),

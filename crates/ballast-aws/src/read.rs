@@ -82,6 +82,7 @@ pub async fn one_instance(
         .describe_container_instances()
         .cluster(cluster)
         .container_instances(arn)
+        .include(aws_sdk_ecs::types::ContainerInstanceField::Tags)
         .send()
         .await
         .map_err(to("DescribeContainerInstances"))?;
@@ -230,6 +231,7 @@ async fn instances(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<Contai
             .describe_container_instances()
             .cluster(cluster)
             .set_container_instances(Some(chunk.to_vec()))
+            .include(aws_sdk_ecs::types::ContainerInstanceField::Tags)
             .send()
             .await
             .map_err(to("DescribeContainerInstances"))?;
@@ -327,6 +329,11 @@ fn instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInsta
             udp_ports_in_use: udp,
             agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_string),
             awsvpc_limit,
+            tags: ci
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect(),
         },
     })
 }
@@ -364,8 +371,25 @@ async fn services(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<Service
             .await
             .map_err(to("DescribeServices"))?;
         report_failures("DescribeServices", r.failures());
-        out.extend(r.services().iter().filter_map(service));
+        for s in r.services() {
+            if let Some(svc) = service(s) {
+                out.push((svc, providers_of(s)));
+            }
+        }
     }
+    // Services on a capacity provider that scales its group itself: a surge would make it
+    // launch instances (the planner leaves them alone and says why).
+    let used: BTreeSet<String> = out.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+    let managed = if used.is_empty() { BTreeSet::new() } else { managed_providers(c, gate, &used).await? };
+    let mut out: Vec<Service> = out
+        .into_iter()
+        .map(|(mut s, p)| {
+            for name in p.iter().filter(|n| managed.contains(*n)) {
+                s.scaled_by.push(format!("capacity provider {name} (managed scaling)"));
+            }
+            s
+        })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
@@ -432,7 +456,46 @@ fn service(s: &aws_sdk_ecs::types::Service) -> Option<Service> {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect(),
+        scaled_by: vec![],
     })
+}
+
+/// The capacity providers a service's tasks run on (its capacityProviderStrategy).
+fn providers_of(s: &aws_sdk_ecs::types::Service) -> Vec<String> {
+    s.capacity_provider_strategy().iter().map(|p| p.capacity_provider().to_string()).collect()
+}
+
+/// Which of these capacity providers scale their Auto Scaling group themselves (managed
+/// scaling ENABLED), by DescribeCapacityProviders (up to 100 names a call). `FARGATE` and
+/// `FARGATE_SPOT` are not EC2 capacity and are left out.
+async fn managed_providers(
+    c: &Clients,
+    gate: &Gate,
+    names: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, BackendError> {
+    let names: Vec<String> = names.iter().filter(|n| !n.starts_with("FARGATE")).cloned().collect();
+    let mut out = BTreeSet::new();
+    for chunk in names.chunks(100) {
+        gate.pass("DescribeCapacityProviders").await;
+        let r = c
+            .ecs
+            .describe_capacity_providers()
+            .set_capacity_providers(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(to("DescribeCapacityProviders"))?;
+        for p in r.capacity_providers() {
+            let managed = p
+                .auto_scaling_group_provider()
+                .and_then(|a| a.managed_scaling())
+                .and_then(|m| m.status())
+                .is_some_and(|s| s.as_str() == "ENABLED");
+            if managed && let Some(n) = p.name() {
+                out.insert(n.to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn tasks(c: &Clients, gate: &Gate, cluster: &str) -> Result<Vec<aws_sdk_ecs::types::Task>, BackendError> {

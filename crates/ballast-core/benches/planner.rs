@@ -63,6 +63,7 @@ fn snapshot(instances: usize, services: usize) -> Snapshot {
             },
             deployments: vec![],
             tags: BTreeMap::new(),
+            scaled_by: vec![],
         });
         for t in 0..per_service {
             let i = (t * 7 + s) % old;

@@ -77,6 +77,7 @@ impl SnapshotBuilder {
             },
             deployments: vec![],
             tags: BTreeMap::new(),
+            scaled_by: vec![],
         });
         self
     }

@@ -20,6 +20,8 @@ pub mod attr {
     pub const OS_TYPE: &str = "ecs.os-type";
     /// The ownership mark ballast puts on instances it drains.
     pub const BALLAST_DRAIN: &str = "ballast.drained-by";
+    /// The tag (on a service or a container instance) that tells ballast to leave it alone.
+    pub const IGNORE_TAG: &str = "ballast:ignore";
 }
 
 /// The id at the end of an ARN (`…/cluster/abc123` → `abc123`), for log lines.
@@ -110,9 +112,17 @@ pub struct InstanceExtras {
     /// or its branch interfaces with ENI trunking), when its type is known
     /// ([`crate::placement::awsvpc_task_limit`]).
     pub awsvpc_limit: Option<u32>,
+    /// Resource tags of the container instance (DescribeContainerInstances with TAGS).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl ContainerInstance {
+    /// Tagged `ballast:ignore` (any value but `false`): never drained, marked or emptied by
+    /// ballast; its tasks are never moved (ECS may still place new tasks on it).
+    pub fn ignored(&self) -> bool {
+        self.extra.tags.get(attr::IGNORE_TAG).is_some_and(|v| v != "false")
+    }
+
     /// The Availability Zone attribute ("" if unknown).
     pub fn az(&self) -> &str {
         self.attr(attr::AZ).unwrap_or("")
@@ -311,9 +321,17 @@ pub struct Service {
     pub deployments: Vec<Deployment>,
     /// Resource tags.
     pub tags: BTreeMap<String, String>,
+    /// What else changes its desired count or its capacity (a capacity provider with managed
+    /// scaling, Application Auto Scaling), in words; empty when nothing is known to.
+    pub scaled_by: Vec<String>,
 }
 
 impl Service {
+    /// Tagged `ballast:ignore` (any value but `false`): neither rebalanced nor autoscaled.
+    pub fn ignored(&self) -> bool {
+        self.tags.get(attr::IGNORE_TAG).is_some_and(|v| v != "false")
+    }
+
     /// The task group ECS gives the service's tasks.
     pub fn group(&self) -> String {
         format!("service:{}", self.name)
@@ -461,6 +479,7 @@ mod tests {
             },
             deployments: vec![],
             tags: BTreeMap::new(),
+            scaled_by: vec![],
         };
         // "if the minimum healthy percent is 75% and the desired task count is two, then the
         // scheduler can't stop any tasks"

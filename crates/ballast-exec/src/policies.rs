@@ -152,6 +152,11 @@ pub fn make(spec: &PolicySpec, cfg: &ClusterConfig) -> Result<Box<dyn Controller
         "spot-pending" => Ok(Box::new(SpotPending::new(cfg.spot_fallback.clone()).tune(spec)?)),
         "ecs-autoscale" => Ok(Box::new(EcsAutoscale::new(cfg.autoscale.clone()).tune(spec)?)),
         "capacity-provider" => Ok(Box::new(CapacityProvider::new(cfg.autoscale.clone()).tune(spec)?)),
-        other => Err(format!("--policy: unknown policy `{other}`; known: {}", NAMES.join(", "))),
+        other => Err(format!(
+            "--policy: unknown policy `{other}`{}; known: {}",
+            ballast_sim::scenario::did_you_mean(other, NAMES)
+                .map_or(String::new(), |b| format!(" (did you mean `{b}`?)")),
+            NAMES.join(", ")
+        )),
     }
 }

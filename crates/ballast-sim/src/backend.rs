@@ -167,6 +167,7 @@ impl Sim {
                         &i.itype,
                         node.attributes.contains_key("ecs.awsvpc-trunk-id"),
                     ),
+                    tags: self.sc.groups[i.group].tags.clone(),
                 },
             });
         }
@@ -216,6 +217,7 @@ impl Sim {
                     },
                     deployments,
                     tags: svc.tags.clone(),
+                    scaled_by: vec![],
                 }
             })
             .collect();

@@ -122,6 +122,8 @@ struct RawGroup {
     #[serde(default)]
     eni_trunking: bool,
     cooldown: Option<S<String>>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +153,8 @@ struct RawService {
     network_mode: Option<S<String>>,
     #[serde(default)]
     requires_attributes: Vec<S<String>>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -282,6 +286,8 @@ pub struct GroupSpec {
     pub eni_trunking: bool,
     /// The group's DefaultCooldown (extension: `cooldown`, default 300 s as on AWS).
     pub cooldown: Millis,
+    /// Tags every instance of the group carries (extension: `tags`, e.g. `ballast:ignore`).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A service.
@@ -316,6 +322,8 @@ pub struct ServiceSpec {
     /// GPUs, UDP ports, awsvpc, required attributes (extensions: `gpus`, `udp_ports`,
     /// `network_mode: awsvpc`, `requires_attributes: [name or name=value]`).
     pub needs: ballast_core::model::TaskNeeds,
+    /// The service's tags at the start (extension: `tags`, e.g. `ballast:ignore`).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Standalone tasks (RunTask).
@@ -521,7 +529,7 @@ impl Scenario {
         let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
             let loc = e.location();
             let msg = e.without_snippet().to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let msg = with_suggestion(msg.split(" at line ").next().unwrap_or(&msg));
             let (mut line, mut column) = (loc.map_or(0, |l| l.line()), loc.map_or(0, |l| l.column()));
             let mut key = String::new();
             if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
@@ -592,6 +600,51 @@ pub fn locate_key(text: &str, key: &str, from_line: u64) -> Option<(u64, u64)> {
         }
     }
     None
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo (at
+/// most a third of the word's length, at least 1): `sleep_tme` → `sleep_time`.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let dist = |a: &str, b: &str| -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1; b.len() + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    };
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (dist(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `message` with "did you mean `x`?" added when it is serde's "unknown field `w`, expected
+/// one of a, b, c" (or "unknown variant") and one of the expected names is close to `w`.
+pub fn with_suggestion(message: &str) -> String {
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((word, tail)) = rest.split_once('`')
+        {
+            let expected = tail.split_once("expected one of ").or_else(|| tail.split_once("expected ")).map(|(_, e)| e);
+            let names = expected
+                .unwrap_or("")
+                .split(',')
+                .map(|n| n.trim().trim_matches('`').trim_start_matches("or ").trim_matches('`'))
+                .filter(|n| !n.is_empty());
+            if let Some(best) = did_you_mean(word, names) {
+                return format!("{message}; did you mean `{best}`?");
+            }
+        }
+    }
+    message.to_string()
 }
 
 /// Indentation of a YAML line: (the column of its leading `- `, if it is a list item; the
@@ -938,6 +991,7 @@ fn validate_group(
             Some(c) => cx.dur(c, &format!("groups[{i}].cooldown"))?,
             None => Millis::secs(300),
         },
+        tags: g.tags.clone(),
     })
 }
 
@@ -1035,6 +1089,7 @@ fn validate_service(s: &RawService, i: usize, cx: &Ctx) -> Result<ServiceSpec, S
                 .collect(),
             constraints: vec![],
         },
+        tags: s.tags.clone(),
     })
 }
 

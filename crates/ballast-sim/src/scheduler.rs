@@ -122,7 +122,7 @@ impl Sim {
                 utilization: s.utilization,
                 deployment: 1,
                 deployment_by_policy: false,
-                tags: BTreeMap::new(),
+                tags: s.tags.clone(),
                 unplaced: 0,
                 policy_missing: 0,
                 place_failures: 0,

@@ -69,6 +69,7 @@ pub fn variant(sc: &Scenario, k: usize) -> (Scenario, VariantInfo) {
                 stop: Millis::secs(30),
                 utilization: (0.5, 0.5),
                 needs: Default::default(),
+                tags: Default::default(),
             });
         }
     } else {

@@ -65,7 +65,7 @@ pub fn env_settings() -> Result<EnvSettings> {
 fn position(text: &str, err: &serde_saphyr::Error) -> (u64, u64, String) {
     let loc = err.location();
     let msg = err.without_snippet().to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let msg = ballast_sim::scenario::with_suggestion(msg.split(" at line ").next().unwrap_or(&msg));
     let (mut line, mut col) = (loc.map_or(0, |l| l.line()), loc.map_or(0, |l| l.column()));
     if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next())
         && let Some((l, c)) = ballast_sim::scenario::locate_key(text, field, line)
@@ -117,6 +117,20 @@ fn locate(text: &str, file: &str, anchor: Option<&str>, m: &str) -> String {
     format!("{file}:{l}:{c}: {m}")
 }
 
+/// At most this many problems are listed in one error.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// Problems as one message: one per line, at most [`MAX_PROBLEMS`], with a count of the rest.
+fn listed(mut problems: Vec<String>) -> String {
+    let more = problems.len().saturating_sub(MAX_PROBLEMS);
+    problems.truncate(MAX_PROBLEMS);
+    let mut out = problems.join("\n");
+    if more > 0 {
+        out.push_str(&format!("\n(and {more} more)"));
+    }
+    out
+}
+
 /// Parses and validates configuration text; `file` names it in errors.
 pub fn parse(text: &str, file: &str, env: &EnvSettings) -> Result<Config> {
     parse_with(text, file, env, &process_env)
@@ -131,10 +145,18 @@ pub fn parse_with(text: &str, file: &str, env: &EnvSettings, vars: &Vars) -> Res
         scrubbed(&subs, format!("{file}:{l}:{c}: {m} (see docs/configuration.md)"))
     })?;
     let mut clusters = BTreeMap::new();
+    // Every cluster is checked: all their problems at once (up to a limit), not one a run.
+    let mut problems = Vec::new();
     for (name, entry) in raw.clusters {
-        let cfg = validate_cluster(&entry, env)
-            .map_err(|m| scrubbed(&subs, locate(text, file, Some(&name), &format!("clusters.{name}.{m}"))))?;
-        clusters.insert(name, cfg);
+        match validate_cluster(&entry, env) {
+            Ok(cfg) => {
+                clusters.insert(name, cfg);
+            }
+            Err(m) => problems.push(subs.scrub(&locate(text, file, Some(&name), &format!("clusters.{name}.{m}")))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Input(listed(problems)));
     }
     if clusters.is_empty() && raw.discover.is_none() {
         return Err(AppError::Input(format!(
@@ -216,6 +238,7 @@ pub fn load(path: &Path, env: &EnvSettings) -> Result<Config> {
             .map_err(|e| AppError::Input(format!("{}: cannot read the directory: {e}", path.display())))?;
         let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
+        let mut problems = Vec::new();
         for f in files {
             let (Some(stem), Some(ext)) =
                 (f.file_stem().and_then(|s| s.to_str()), f.extension().and_then(|s| s.to_str()))
@@ -225,9 +248,22 @@ pub fn load(path: &Path, env: &EnvSettings) -> Result<Config> {
             if ext != "yml" && ext != "yaml" {
                 continue;
             }
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| AppError::Input(format!("{}: cannot read: {e}", f.display())))?;
-            clusters.insert(stem.to_string(), parse_definition(&text, &f.display().to_string(), env)?);
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("{}: cannot read: {e}", f.display()));
+                    continue;
+                }
+            };
+            match parse_definition(&text, &f.display().to_string(), env) {
+                Ok(c) => {
+                    clusters.insert(stem.to_string(), c);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Input(listed(problems)));
         }
         if clusters.is_empty() {
             return Err(AppError::Input(format!(

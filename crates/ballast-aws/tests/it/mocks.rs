@@ -376,6 +376,45 @@ fn denied_and_throttled_writes_map_to_their_kinds() {
 #[test]
 fn the_adapter_calls_exactly_the_listed_operations() {
     let mut rules = cluster_rules();
+    // The service runs on a capacity provider with managed scaling (issue [12]): read, and
+    // said, so that rebalance leaves it alone.
+    rules[3] = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+        use aws_sdk_ecs::types::CapacityProviderStrategyItem;
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_arn(SVC)
+                    .service_name("web")
+                    .status("ACTIVE")
+                    .desired_count(1)
+                    .running_count(1)
+                    .task_definition(TD)
+                    .capacity_provider_strategy(
+                        CapacityProviderStrategyItem::builder().capacity_provider("cp-shop").weight(1).build().unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    rules.push(mock!(aws_sdk_ecs::Client::describe_capacity_providers).then_output(|| {
+        use aws_sdk_ecs::types::{AutoScalingGroupProvider, CapacityProvider, ManagedScaling, ManagedScalingStatus};
+        aws_sdk_ecs::operation::describe_capacity_providers::DescribeCapacityProvidersOutput::builder()
+            .capacity_providers(
+                CapacityProvider::builder()
+                    .name("cp-shop")
+                    .auto_scaling_group_provider(
+                        AutoScalingGroupProvider::builder()
+                            .auto_scaling_group_arn(
+                                "arn:aws:autoscaling:us-east-1:1:autoScalingGroup:x:autoScalingGroupName/asg",
+                            )
+                            .managed_scaling(ManagedScaling::builder().status(ManagedScalingStatus::Enabled).build())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+    }));
     rules.extend([
         mock!(aws_sdk_ecs::Client::list_clusters)
             .then_output(|| ListClustersOutput::builder().cluster_arns("arn:aws:ecs:us-east-1:1:cluster/shop").build()),
@@ -432,7 +471,8 @@ fn the_adapter_calls_exactly_the_listed_operations() {
         .then_output(|| aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput::builder().build())];
     let (mut b, log) = backend(&refs(&rules), &refs(&asg), &refs(&cw));
     assert_eq!(b.discover("ballast:enabled", Some("true")).unwrap(), ["shop"]);
-    b.snapshot("shop").unwrap();
+    let snap = b.snapshot("shop").unwrap();
+    assert_eq!(snap.services[0].scaled_by, ["capacity provider cp-shop (managed scaling)"]);
     let s = |x: &str| x.to_string();
     let actions = [
         Action::SetInstanceState { instance_arns: vec![s(CI_A)], status: InstanceStatus::Draining, reason: s("t") },

@@ -187,6 +187,10 @@ pub fn services(view: &View, cfg: &AutoscaleConfig, out: &mut AutoscaleDecision)
             ));
             continue;
         }
+        if svc.ignored() {
+            out.refused.push(format!("{name}: tagged {}; not scaled", attr::IGNORE_TAG));
+            continue;
+        }
         let vals = values.get(name).cloned().unwrap_or_default();
         for (a, v) in &vals {
             out.metrics.insert(format!("{name}.{a}"), *v);
@@ -610,6 +614,7 @@ fn consolidate<'a>(
             i.status == InstanceStatus::Active
                 && i.agent_connected
                 && is_member(g, i)
+                && !i.ignored()
                 && !i.attributes.contains_key(attr::BALLAST_DRAIN)
                 && !has_standalone(snap, &i.arn)
         })

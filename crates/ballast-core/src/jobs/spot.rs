@@ -209,6 +209,8 @@ pub fn decide(view: &View, cfg: &SpotFallbackConfig) -> (SpotDecision, Vec<Step>
         i.status == InstanceStatus::Active
             && (i.attr(attr::BALLAST_DRAIN) == Some(SPOT_NOTICE) || just_marked.as_deref() == Some(i.arn.as_str()))
             && !is_member(od, i)
+            // An ignored instance is covered (its capacity goes) but never marked or drained.
+            && !i.ignored()
     }) {
         let reason = format!("ballast: Spot interruption warning for {}; moving its tasks now", inst.ec2_instance_id);
         if room_for(snap, inst) {
@@ -369,7 +371,10 @@ fn scale_in(
         .instances
         .iter()
         .filter(|i| {
-            i.status == InstanceStatus::Active && is_member(od, i) && !i.attributes.contains_key(attr::BALLAST_DRAIN)
+            i.status == InstanceStatus::Active
+                && is_member(od, i)
+                && !i.ignored()
+                && !i.attributes.contains_key(attr::BALLAST_DRAIN)
         })
         .collect();
     candidates.sort_by_key(|i| (tasks_on(snap, &i.arn), i.ec2_instance_id.clone()));

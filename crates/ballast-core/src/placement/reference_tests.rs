@@ -220,6 +220,7 @@ fn build(g: &Gen) -> Snapshot {
             },
             deployments: vec![],
             tags: BTreeMap::new(),
+            scaled_by: vec![],
         });
     }
     for (n, &(inst, svc, protected)) in g.tasks.iter().enumerate() {

@@ -40,8 +40,24 @@ impl<'a> TaskIndex<'a> {
     }
 }
 
+/// The nodes of instances tagged `ballast:ignore`: never drained, their tasks never moved.
+pub fn ignored_nodes(snap: &Snapshot, idx: &HashMap<String, usize>) -> std::collections::HashSet<usize> {
+    snap.instances.iter().filter(|i| i.ignored()).filter_map(|i| idx.get(&i.arn).copied()).collect()
+}
+
 /// The live tasks of `svc` with their node indices.
 pub fn service_tasks(ti: &TaskIndex, svc: &Service, idx: &HashMap<String, usize>) -> Vec<TaskRef> {
+    service_tasks_in(ti, svc, idx, &std::collections::HashSet::new())
+}
+
+/// [`service_tasks`], with the tasks on `fixed` instances (tagged `ballast:ignore`) never
+/// movable.
+pub fn service_tasks_in(
+    ti: &TaskIndex,
+    svc: &Service,
+    idx: &HashMap<String, usize>,
+    fixed: &std::collections::HashSet<usize>,
+) -> Vec<TaskRef> {
     let mut v: Vec<TaskRef> = ti
         .by_service
         .get(svc.name.as_str())
@@ -52,7 +68,7 @@ pub fn service_tasks(ti: &TaskIndex, svc: &Service, idx: &HashMap<String, usize>
             idx.get(&t.instance_arn).map(|&node| TaskRef {
                 arn: t.arn.clone(),
                 node,
-                movable: t.last_status == TaskStatus::Running && t.healthy && !t.protected,
+                movable: t.last_status == TaskStatus::Running && t.healthy && !t.protected && !fixed.contains(&node),
             })
         })
         .collect();
@@ -336,6 +352,15 @@ fn plan_stops(
 
 /// Why a service cannot be touched now, if so.
 fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<String> {
+    if svc.ignored() {
+        return Some(format!("tagged {}; left alone", crate::model::attr::IGNORE_TAG));
+    }
+    if !svc.scaled_by.is_empty() {
+        return Some(format!(
+            "scaled by {}: a surge or a stop would make it launch capacity or fight it over the desired count; left alone",
+            svc.scaled_by.join(" and ")
+        ));
+    }
     // A memberOf expression ballast cannot read (ECS accepted it) would be guessed at; the
     // service is left as it is rather than planned on a guess.
     for c in &svc.constraints {
@@ -372,6 +397,7 @@ pub fn plan_services(
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
     let ti = TaskIndex::new(snap);
+    let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for svc in services {
@@ -382,7 +408,7 @@ pub fn plan_services(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks(&ti, svc, idx);
+        let tasks = service_tasks_in(&ti, svc, idx, &fixed);
         if tasks.is_empty() {
             continue;
         }
@@ -569,6 +595,7 @@ pub fn plan_redeploys(
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
     let ti = TaskIndex::new(snap);
+    let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for svc in services {
@@ -578,7 +605,7 @@ pub fn plan_redeploys(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks(&ti, svc, idx);
+        let tasks = service_tasks_in(&ti, svc, idx, &fixed);
         if tasks.is_empty() || unmovable(svc, &tasks, cfg).is_some() || tasks.len() > budget {
             continue;
         }
@@ -627,7 +654,9 @@ pub fn plan_drain(
     loads: &mut Loads,
     p: &mut Plan,
 ) {
-    let mut order: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.nodes[i].schedulable()).collect();
+    let fixed = ignored_nodes(snap, idx);
+    let mut order: Vec<usize> =
+        (0..st.nodes.len()).filter(|&i| st.nodes[i].schedulable() && !fixed.contains(&i)).collect();
     order.sort_by(|&a, &b| loads.get(b).total_cmp(&loads.get(a)).then(a.cmp(&b)));
     let mut drained = 0;
     for i in order {

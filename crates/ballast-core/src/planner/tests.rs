@@ -244,3 +244,25 @@ mod bound_is_a_bound {
         }
     }
 }
+
+/// Issue [12]: a service tagged `ballast:ignore`, or scaled by a capacity provider with
+/// managed scaling, is left alone with the reason; tasks on an ignored instance never move.
+#[test]
+fn ignored_and_externally_scaled_services_and_ignored_instances_are_left_alone() {
+    let mut snap = joined();
+    snap.services.iter_mut().find(|s| s.name == "api").unwrap().tags.insert("ballast:ignore".into(), "true".into());
+    snap.services.iter_mut().find(|s| s.name == "worker").unwrap().scaled_by =
+        vec!["capacity provider cp (managed scaling)".into()];
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert!(p.services.iter().all(|s| s.service != "api" && s.service != "worker"), "{p:#?}");
+    let why = |n: &str| p.skipped.iter().find(|s| s.service == n).map(|s| s.reason.clone()).unwrap_or_default();
+    assert!(why("api").contains("ballast:ignore"), "{:?}", p.skipped);
+    assert!(why("worker").contains("managed scaling"), "{:?}", p.skipped);
+    // Every busy instance ignored: nothing can move.
+    let mut snap = joined();
+    for i in snap.instances.iter_mut().filter(|i| !i.arn.ends_with("/a2")) {
+        i.extra.tags.insert("ballast:ignore".into(), "yes".into());
+    }
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.restarts(), 0, "{p:#?}");
+}

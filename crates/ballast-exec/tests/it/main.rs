@@ -3,6 +3,7 @@
 
 mod all_jobs;
 mod dry_run;
+mod ignore;
 mod jobs;
 mod overlap;
 mod props;

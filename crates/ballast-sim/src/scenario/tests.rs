@@ -82,3 +82,20 @@ fn tells_the_key_path_of_a_position() {
     let flat = "a:\n- b: 1\n  c: x\n";
     assert_eq!(key_path_at(flat, 3, 6).as_deref(), Some("a[0].c"));
 }
+
+#[test]
+fn suggests_the_key_a_typo_meant() {
+    assert_eq!(did_you_mean("sleep_tme", ["sleep_time", "timeout"]), Some("sleep_time"));
+    assert_eq!(did_you_mean("xyz", ["sleep_time", "timeout"]), None);
+    assert_eq!(
+        with_suggestion("unknown field `desird`, expected one of name, desired, cpu"),
+        "unknown field `desird`, expected one of name, desired, cpu; did you mean `desired`?"
+    );
+    assert_eq!(with_suggestion("invalid type"), "invalid type");
+    let e = Scenario::parse(
+        "name: t\nduration: 10m\ngroups:\n  - {name: g, instance_type: m5.large, desird: 2}\n",
+        "t.yaml",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("did you mean `desired`?"), "{e}");
+}

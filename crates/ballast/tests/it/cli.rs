@@ -208,3 +208,63 @@ fn options_that_do_not_apply_are_refused() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Issue [12]: no surprises. Typos get "did you mean"; every cluster's (and every file's)
+/// problems are listed at once; names that match nothing in the scenario are warned about;
+/// a simulation never reads ./ballast.yaml unasked.
+#[test]
+fn errors_list_every_problem_and_suggest_what_was_meant() {
+    let cfg = temp_file(
+        "two-bad.yaml",
+        "clusters:\n  a:\n    rebalance: {cov_percent: 300}\n  b:\n    rebalance: {method: nope}\n",
+    );
+    let o = ballast(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("clusters.a.") && e.contains("clusters.b."), "both clusters' problems: {e}");
+    let cfg = temp_file("typo.yaml", "clusters:\n  a:\n    rebalance:\n      drain: {sleep_tme: 10s}\n");
+    let o = ballast(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(stderr(&o).contains("did you mean `sleep_time`?"), "{}", stderr(&o));
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        &shared("new-instance-joins.yaml").display().to_string(),
+        "--policy",
+        "balast",
+    ]);
+    assert!(stderr(&o).contains("did you mean `ballast`?"), "{}", stderr(&o));
+    // Names that match nothing in the scenario.
+    let cfg = temp_file("names.yaml", "clusters:\n  new-instance-joins:\n    rebalance: {exclude_services: [wrker]}\n");
+    let o = ballast(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--scenario",
+        &shared("new-instance-joins.yaml").display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "warning: rebalance.exclude_services: `wrker` is no service of the scenario; did you mean `worker`?"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // ./ballast.yaml is not read by a simulation unless named.
+    let dir = std::env::temp_dir().join(format!("ballast-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ballast.yaml"), "clusters:\n  new-instance-joins:\n    rebalance: {enabled: false}\n")
+        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["simulate", "--scenario", &shared("new-instance-joins.yaml").display().to_string(), "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("./ballast.yaml is not read"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(rows[0]["tasks_restarted"].as_u64().unwrap() > 0, "the scenario's own configuration ran");
+}
