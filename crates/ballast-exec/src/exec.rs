@@ -19,7 +19,8 @@ pub const EXTRA_ATTEMPTS: u32 = 2;
 /// One action as carried out (or only planned, in a dry run).
 #[derive(Debug, Clone, Serialize)]
 pub struct Done {
-    /// Backend time, seconds.
+    /// Seconds after the run began (the same on every backend; the run's start on the
+    /// backend's clock is [`crate::orchestrate::ClusterRun::started_at_s`]).
     pub at_s: f64,
     /// The action.
     pub action: Action,
@@ -52,6 +53,8 @@ impl ExecError {
 
 /// Runs actions against one cluster of a backend.
 pub struct Exec<'a> {
+    /// When the run began, on the backend's clock.
+    pub started: Millis,
     backend: &'a mut dyn Backend,
     /// Cluster name.
     pub cluster: String,
@@ -69,8 +72,10 @@ pub struct Exec<'a> {
 impl<'a> Exec<'a> {
     /// An executor whose run must end within `budget` from now.
     pub fn new(backend: &'a mut dyn Backend, cluster: &str, dry_run: bool, budget: Millis) -> Self {
-        let deadline = backend.now() + budget;
+        let started = backend.now();
+        let deadline = started + budget;
         Exec {
+            started,
             backend,
             cluster: cluster.to_string(),
             dry_run,
@@ -115,7 +120,7 @@ impl<'a> Exec<'a> {
 
     /// Sends a lease call and records it with the run's actions (everything sent is shown).
     fn send_recorded(&mut self, cluster: &str, action: Action) -> Result<(), ExecError> {
-        let (at_s, text) = (self.backend.now().as_secs_f64(), action.to_string());
+        let (at_s, text) = ((self.backend.now() - self.started).as_secs_f64(), action.to_string());
         let r = self.retry(|b| b.apply(cluster, &action));
         if r.is_ok() || matches!(r, Err(ExecError::Backend(BackendError::Crashed))) {
             self.done.push(Done { at_s, action, text, dry_run: false });
@@ -287,14 +292,14 @@ impl<'a> Exec<'a> {
     /// Applies (or, in a dry run, records) one action.
     pub fn apply(&mut self, action: Action) -> Result<(), ExecError> {
         let text = action.to_string();
-        let at_s = self.backend.now().as_secs_f64();
+        let at_s = (self.backend.now() - self.started).as_secs_f64();
         if self.dry_run {
             tracing::info!(cluster = %self.cluster, "dry run: {text}");
             self.done.push(Done { at_s, action, text, dry_run: true });
             return Ok(());
         }
         self.take_lease()?;
-        let at_s = self.backend.now().as_secs_f64();
+        let at_s = (self.backend.now() - self.started).as_secs_f64();
         tracing::info!(cluster = %self.cluster, "{text}");
         let cluster = self.cluster.clone();
         // A timeout or a 5xx may come after the change took effect: only an idempotent action

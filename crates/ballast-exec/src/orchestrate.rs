@@ -63,6 +63,9 @@ pub struct ClusterRun {
     pub cov_after: Option<f64>,
     /// Why the run changed nothing because another run holds the cluster's lease.
     pub lease_held: Option<String>,
+    /// When the run began on the backend's clock, seconds: Unix time on AWS, simulated time
+    /// since the scenario began in the simulator.
+    pub started_at_s: f64,
 }
 
 impl ClusterRun {
@@ -78,6 +81,7 @@ impl ClusterRun {
             after: None,
             cov_after: None,
             lease_held: None,
+            started_at_s: 0.0,
         }
     }
 
@@ -221,6 +225,7 @@ pub fn run_cluster(
         return Ok(run);
     }
     let mut ex = Exec::new(backend, cluster, dry_run, budget);
+    run.started_at_s = ex.started.as_secs_f64();
     if let Some(h) = cause.holder.clone().filter(|_| !dry_run) {
         ex = ex.with_lease(h);
     }
@@ -241,7 +246,7 @@ pub fn run_cluster(
         run.before = Some(view.snapshot.clone());
     }
     if dry_run {
-        let at_s = view.now().as_secs_f64();
+        let at_s = (view.now() - ex.started).as_secs_f64();
         run.actions = plan::render(&run.plan, &view.snapshot)
             .into_iter()
             .map(|action| Done { at_s, text: action.to_string(), action, dry_run: true })

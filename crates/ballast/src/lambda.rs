@@ -251,9 +251,7 @@ impl Function {
                 errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
             ));
         }
-        Ok(
-            json!({"clusters": runs.iter().map(crate::render::run_json).collect::<Vec<_>>(), "errors": errors, "api_calls": calls}),
-        )
+        Ok(crate::render::document(runs.iter().map(crate::render::run_json).collect(), json!(errors), &calls))
     }
 
     /// The configured clusters (named, or found by tag), or only `only` if it is one of them.

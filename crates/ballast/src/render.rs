@@ -9,6 +9,23 @@ use ballast_exec::orchestrate::ClusterRun;
 use ballast_sim::report::Report;
 use serde_json::{Value, json};
 
+/// The version of the JSON that `status`, `plan`, `run` and `simulate` print
+/// (docs/json.md). It changes when a field is removed or changes meaning; new fields may
+/// appear without a change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// API calls in the one shape every document uses: `{"total": N, "by_operation": {…}}`
+/// (attempts, retries included).
+pub fn api_calls_json(calls: &std::collections::BTreeMap<String, u64>) -> Value {
+    json!({"total": calls.values().sum::<u64>(), "by_operation": calls})
+}
+
+/// A `status`, `plan` or `run` document (docs/json.md): the schema version, one entry per
+/// cluster, the clusters that failed, and the API calls made.
+pub fn document(clusters: Vec<Value>, errors: Value, calls: &std::collections::BTreeMap<String, u64>) -> Value {
+    json!({"schema_version": SCHEMA_VERSION, "clusters": clusters, "errors": errors, "api_calls": api_calls_json(calls)})
+}
+
 fn live_service_tasks(snap: &Snapshot, arn: &str) -> usize {
     snap.tasks
         .iter()
@@ -16,35 +33,153 @@ fn live_service_tasks(snap: &Snapshot, arn: &str) -> usize {
         .count()
 }
 
-/// Per-instance bars of service tasks (daemon and standalone tasks shown apart).
+/// The operator's table: one row per instance (with a bar of its service tasks), one per
+/// service (desired, running, tasks per Availability Zone, the strategy in effect), one per
+/// Availability Zone, and the COV of each measure.
 pub fn status_text(snap: &Snapshot) -> String {
-    let mut out = format!("cluster {}\n", snap.cluster);
+    let live: Vec<&ballast_core::model::Task> = snap.tasks.iter().filter(|t| t.is_live()).collect();
+    let mut out = format!(
+        "cluster {}: {} instance(s), {} service(s), {} task(s)\n",
+        snap.cluster,
+        snap.instances.len(),
+        snap.services.len(),
+        live.len()
+    );
     let max = snap.instances.iter().map(|i| live_service_tasks(snap, &i.arn)).max().unwrap_or(0).max(1);
+    out.push_str(&format!(
+        "  {:<20} {:<11} {:<11} {:<8} {:>7} {:>6} {:>5} {:>5}\n",
+        "INSTANCE", "AZ", "TYPE", "STATUS", "SERVICE", "OTHER", "CPU%", "MEM%"
+    ));
     for i in &snap.instances {
         let n = live_service_tasks(snap, &i.arn);
-        let other = snap.tasks.iter().filter(|t| t.is_live() && t.instance_arn == i.arn).count() - n;
+        let other = live.iter().filter(|t| t.instance_arn == i.arn).count() - n;
         let cpu = 100.0 * (i.registered.cpu - i.remaining.cpu) as f64 / i.registered.cpu.max(1) as f64;
         let mem = 100.0 * (i.registered.memory - i.remaining.memory) as f64 / i.registered.memory.max(1) as f64;
-        let width = (n * 30).div_ceil(max);
+        let mut flags = String::new();
+        if i.drained_by_ballast() {
+            flags.push_str(" (drained by ballast)");
+        }
+        if i.ignored() {
+            flags.push_str(" (ballast:ignore)");
+        }
         out.push_str(&format!(
-            "  {:<20} {:<11} {:<11} {:<8} {:>3} tasks (+{other} daemon/standalone) cpu {:>3.0}% mem {:>3.0}% {}\n",
+            "  {:<20} {:<11} {:<11} {:<8} {:>7} {:>6} {:>5.0} {:>5.0} {}{flags}\n",
             i.ec2_instance_id,
             i.az(),
             i.instance_type(),
             i.status.as_str(),
             n,
+            other,
             cpu,
             mem,
-            "█".repeat(width)
+            "█".repeat((n * 30).div_ceil(max))
+        ));
+    }
+    let mut azs: Vec<&str> = snap.instances.iter().map(|i| i.az()).collect();
+    azs.sort_unstable();
+    azs.dedup();
+    let az_of = |arn: &str| snap.instance(arn).map_or("", |i| i.az());
+    out.push_str(&format!("  {:<20} {:>7} {:>7}", "SERVICE", "DESIRED", "RUNNING"));
+    for az in &azs {
+        out.push_str(&format!(" {az:>11}"));
+    }
+    out.push_str("  STRATEGY\n");
+    for svc in &snap.services {
+        let tasks: Vec<&&ballast_core::model::Task> =
+            live.iter().filter(|t| t.service.as_deref() == Some(svc.name.as_str())).collect();
+        let running = tasks.iter().filter(|t| t.last_status == ballast_core::model::TaskStatus::Running).count();
+        let desired = if svc.daemon { "daemon".to_string() } else { svc.desired.to_string() };
+        out.push_str(&format!("  {:<20} {:>7} {:>7}", svc.name, desired, running));
+        for az in &azs {
+            out.push_str(&format!(" {:>11}", tasks.iter().filter(|t| az_of(&t.instance_arn) == *az).count()));
+        }
+        let strategy: Vec<String> = svc.effective_strategy().iter().map(ToString::to_string).collect();
+        let mut note = String::new();
+        if svc.ignored() {
+            note.push_str(" (ballast:ignore)");
+        }
+        for by in &svc.scaled_by {
+            note.push_str(&format!(" (scaled by {by})"));
+        }
+        let strategy = if svc.daemon { "one per instance".to_string() } else { strategy.join(", ") };
+        out.push_str(&format!("  {strategy}{note}\n"));
+    }
+    out.push_str(&format!("  {:<20} {:>9} {:>7} {:>5} {:>5}\n", "AZ", "INSTANCES", "TASKS", "CPU%", "MEM%"));
+    for az in &azs {
+        let inst: Vec<_> = snap.instances.iter().filter(|i| i.az() == *az).collect();
+        let (rc, uc, rm, um) = inst.iter().fold((0, 0, 0, 0), |(rc, uc, rm, um), i| {
+            (
+                rc + i.registered.cpu,
+                uc + i.registered.cpu - i.remaining.cpu,
+                rm + i.registered.memory,
+                um + i.registered.memory - i.remaining.memory,
+            )
+        });
+        let tasks = live.iter().filter(|t| az_of(&t.instance_arn) == *az).count();
+        out.push_str(&format!(
+            "  {:<20} {:>9} {:>7} {:>5.0} {:>5.0}\n",
+            if az.is_empty() { "(none)" } else { az },
+            inst.len(),
+            tasks,
+            100.0 * uc as f64 / rc.max(1) as f64,
+            100.0 * um as f64 / rm.max(1) as f64
         ));
     }
     let c = Counting::default();
+    let measured = snap.tasks.iter().any(|t| t.utilization.is_some());
     out.push_str("  COV:");
     for m in Measure::ALL {
-        out.push_str(&format!(" {} {:.1}%", m.name(), metrics::cov(snap, m, c)));
+        if matches!(m, Measure::CpuUtilized | Measure::MemoryUtilized) && !measured {
+            out.push_str(&format!(" {} unknown", m.name()));
+        } else {
+            out.push_str(&format!(" {} {:.1}%", m.name(), metrics::cov(snap, m, c)));
+        }
     }
     out.push('\n');
     out
+}
+
+/// The Auto Scaling groups' table.
+pub fn groups_text(groups: &[ballast_core::backend::GroupInfo]) -> String {
+    use ballast_core::backend::Lifecycle;
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "  {:<20} {:>7} {:>4} {:>4} {:>10} {:>9} {:>7} {:>8}\n",
+        "GROUP", "DESIRED", "MIN", "MAX", "IN SERVICE", "LAUNCHING", "LEAVING", "COOLDOWN"
+    );
+    for g in groups {
+        out.push_str(&format!(
+            "  {:<20} {:>7} {:>4} {:>4} {:>10} {:>9} {:>7} {:>8}\n",
+            g.name,
+            g.desired,
+            g.min,
+            g.max,
+            g.count(Lifecycle::InService),
+            g.count(Lifecycle::Launching),
+            g.count(Lifecycle::Leaving),
+            g.cooldown.map_or("?".to_string(), |c| c.to_string())
+        ));
+    }
+    out
+}
+
+/// The groups as `status --json` shows them.
+pub fn groups_json(groups: &[ballast_core::backend::GroupInfo]) -> Value {
+    use ballast_core::backend::Lifecycle;
+    Value::Array(
+        groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "name": g.name, "desired": g.desired, "min": g.min, "max": g.max,
+                    "in_service": g.count(Lifecycle::InService), "launching": g.count(Lifecycle::Launching),
+                    "leaving": g.count(Lifecycle::Leaving), "cooldown_s": g.cooldown.map(|c| c.as_secs_f64()),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// `status --json` for one cluster (SPEC.md).
@@ -75,7 +210,9 @@ pub fn status_json(snap: &Snapshot) -> Value {
     for m in Measure::ALL {
         let utilized = matches!(m, Measure::CpuUtilized | Measure::MemoryUtilized);
         let v = if utilized && !measured { Value::Null } else { json!(round1(metrics::cov(snap, m, c))) };
-        cov.insert(m.name().to_string(), v);
+        // JSON keys are snake_case (`cpu_utilized`); the measure's name in the configuration
+        // is `cpu-utilized`.
+        cov.insert(m.name().replace('-', "_"), v);
     }
     json!({"cluster": snap.cluster, "instances": instances, "cov_percent": cov})
 }
@@ -157,11 +294,23 @@ pub fn report_table(rs: &[Report]) -> String {
 /// plan's steps (a dry run) or how each step ended (a run), and the actions sent (or that
 /// would be).
 pub fn run_json(r: &ClusterRun) -> Value {
+    // A real run reports the rebalance decision without its planned moves: `outcome.steps`
+    // says what was done, and the dry run (`plan`) is where the plan is shown.
+    let rebalance = r.plan.rebalance.as_ref().map(|p| {
+        let mut v = json!(p);
+        if !r.dry_run
+            && let Some(o) = v.as_object_mut()
+        {
+            o.remove("services");
+        }
+        v
+    });
     let mut v = json!({
         "cluster": r.cluster,
         "dry_run": r.dry_run,
+        "started_at_s": r.started_at_s,
         "decisions": r.plan.decisions,
-        "rebalance": r.plan.rebalance,
+        "rebalance": rebalance,
         "autoscale": r.explained.autoscale,
         "spot_fallback": r.explained.spot,
         "actions": r.actions,

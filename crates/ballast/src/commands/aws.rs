@@ -79,7 +79,7 @@ pub fn refuse_unmeasured(name: &str, c: &ClusterConfig) -> Result<()> {
 /// document on stdout, with the error in `errors`.
 fn failed_early(json: bool, e: AppError) -> Result<()> {
     if json {
-        let v = json!({"clusters": [], "errors": [{"cluster": null, "error": e.to_string()}], "api_calls": {}});
+        let v = render::document(vec![], json!([{"cluster": null, "error": e.to_string()}]), &BTreeMap::new());
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }
     Err(e)
@@ -125,14 +125,33 @@ pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
         Err(e) => return failed_early(a.json, e),
     };
     let total = t.clusters.len();
-    let (snaps, failed) = each(&mut t, |b, name, _| b.snapshot(name).map_err(|e| e.to_string()));
+    let (snaps, failed) = each(&mut t, |b, name, cfg| {
+        let snap = b.snapshot(name).map_err(|e| e.to_string())?;
+        // The groups the cluster's jobs act on (DescribeAutoScalingGroups each).
+        let mut groups = Vec::new();
+        for gname in ballast_core::view::Reads::of(cfg, Jobs::ALL.of(cfg)).groups {
+            match b.group(&gname) {
+                Ok(gi) => groups.push(gi),
+                Err(ballast_core::backend::BackendError::NotFound { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok((snap, groups))
+    });
     if a.json {
-        let v = json!({"clusters": snaps.iter().map(render::status_json).collect::<Vec<_>>(),
-            "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
+        let clusters: Vec<Value> = snaps
+            .iter()
+            .map(|(s, gs)| {
+                let mut v = render::status_json(s);
+                v["groups"] = render::groups_json(gs);
+                v
+            })
+            .collect();
+        let v = render::document(clusters, errors_json(&failed), &t.backend.api_calls());
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
-        for s in &snaps {
-            crate::out!("{}", render::status_text(s));
+        for (s, gs) in &snaps {
+            crate::out!("{}{}", render::status_text(s), render::groups_text(gs));
         }
     }
     finish(total, &failed)
@@ -181,7 +200,7 @@ fn execute(a: &ClusterArgs, g: &Global, jobs: Jobs, dry_run: bool, budget: Milli
     });
     if a.json {
         let outs: Vec<Value> = runs.iter().map(render::run_json).collect();
-        let v = json!({"clusters": outs, "errors": errors_json(&failed), "api_calls": t.backend.api_calls()});
+        let v = render::document(outs, errors_json(&failed), &t.backend.api_calls());
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }
     finish(total, &failed)

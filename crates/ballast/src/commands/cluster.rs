@@ -51,16 +51,22 @@ fn target(a: &ClusterArgs, g: &Global) -> Result<Target> {
 
 /// `ballast status`.
 pub fn status(a: &ClusterArgs, g: &Global) -> Result<()> {
-    let t = target(a, g)?;
+    let mut t = target(a, g)?;
     let snap = t.sim.snapshot();
+    let names: Vec<String> = t.sc.groups.iter().map(|g| g.name.clone()).collect();
+    let groups: Vec<ballast_core::backend::GroupInfo> = {
+        use ballast_core::backend::Backend;
+        let mut b = ballast_sim::backend::SimBackend::new(&mut t.sim, None);
+        names.iter().filter_map(|n| b.group(n).ok()).collect()
+    };
     if a.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"clusters": [render::status_json(&snap)]})).expect("json")
-        );
+        let mut v = render::status_json(&snap);
+        v["groups"] = render::groups_json(&groups);
+        let doc = render::document(vec![v], json!([]), &t.sim.acct.api);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         crate::outln!("at {} of scenario {}", t.sim.now, t.sc.name);
-        crate::out!("{}", render::status_text(&snap));
+        crate::out!("{}{}", render::status_text(&snap), render::groups_text(&groups));
     }
     Ok(())
 }
@@ -81,8 +87,9 @@ pub fn plan(a: &ClusterArgs, g: &Global) -> Result<()> {
         true,
     )
     .map_err(|e| AppError::Runtime(format!("cluster {cluster}: {e}")))?;
+    drop(be);
     if a.json {
-        let v = json!({"clusters": [render::run_json(&r)]});
+        let v = render::document(vec![render::run_json(&r)], json!([]), &t.sim.acct.api);
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         crate::out!("{}", render::run_text(&r));
@@ -111,7 +118,8 @@ pub fn run(a: &RunArgs, g: &Global) -> Result<()> {
     if a.target.json {
         let mut v = render::run_json(&r);
         v["status_after"] = render::status_json(&after);
-        crate::outln!("{}", serde_json::to_string_pretty(&json!({"clusters": [v]})).expect("json"));
+        let doc = render::document(vec![v], json!([]), &t.sim.acct.api);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         return Ok(());
     }
     crate::out!("{}", render::run_text(&r));

@@ -114,7 +114,16 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
     }
     let reports: Vec<_> = runs.iter().map(|o| o.report.clone()).collect();
     if a.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
+        // SPEC's array of reports, each carrying the schema version (docs/json.md).
+        let rows: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("serialisable");
+                v["schema_version"] = serde_json::json!(render::SCHEMA_VERSION);
+                v
+            })
+            .collect();
+        crate::outln!("{}", serde_json::to_string_pretty(&rows).expect("serialisable"));
     } else {
         crate::outln!("scenario {} (seed {}, {} simulated)", sc.name, sc.seed, sc.duration);
         crate::out!("{}", render::report_table(&reports));

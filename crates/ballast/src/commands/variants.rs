@@ -172,6 +172,7 @@ pub fn to_json(sc: &Scenario, specs: &[PolicySpec], infos: &[VariantInfo], rows:
         );
     }
     json!({
+        "schema_version": crate::render::SCHEMA_VERSION,
         "scenario": sc.name,
         "variants": infos.len(),
         "policies": names,

@@ -268,3 +268,50 @@ fn errors_list_every_problem_and_suggest_what_was_meant() {
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(rows[0]["tasks_restarted"].as_u64().unwrap() > 0, "the scenario's own configuration ran");
 }
+
+/// Issue [12]: the JSON is a contract (docs/json.md): a schema version, snake_case keys,
+/// one shape of `api_calls`, `at_s` relative to the run's start, and a real run does not
+/// repeat the planned moves; `status` shows the groups.
+#[test]
+fn json_documents_follow_docs_json_md() {
+    let sc = shared("new-instance-joins.yaml").display().to_string();
+    fn keys(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let free = ["by_operation", "tags", "attributes", "metrics", "service_availability"];
+                    if !free.iter().any(|f| path.ends_with(f))
+                        && !k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    {
+                        bad.push(format!("{path}.{k}"));
+                    }
+                    keys(x, &format!("{path}.{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, &format!("{path}[]"), bad)),
+            _ => {}
+        }
+    }
+    for cmd in ["status", "plan", "run"] {
+        let o = ballast(&[cmd, "--scenario", &sc, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["schema_version"], 1, "{cmd}");
+        assert!(v["errors"].is_array() && v["api_calls"]["by_operation"].is_object(), "{cmd}: {v}");
+        let mut bad = vec![];
+        keys(&v, "", &mut bad);
+        assert!(bad.is_empty(), "{cmd}: keys not snake_case: {bad:?}");
+        let c = &v["clusters"][0];
+        match cmd {
+            "status" => assert_eq!(c["groups"][0]["name"], "asg-main", "{c}"),
+            "plan" => assert!(c["rebalance"]["services"].is_array()),
+            _ => {
+                assert!(c["rebalance"].get("services").is_none(), "a run does not repeat the plan");
+                let first = c["actions"][0]["at_s"].as_f64().unwrap();
+                assert!((0.0..60.0).contains(&first), "at_s is relative to the run's start: {first}");
+                assert!(c["started_at_s"].as_f64().unwrap() > 0.0);
+                assert!(v["api_calls"]["total"].as_u64().unwrap() > 0);
+            }
+        }
+    }
+}
