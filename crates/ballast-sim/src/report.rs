@@ -172,8 +172,11 @@ pub struct Report {
     pub min_moves: u32,
     /// COV at the end over ACTIVE instances.
     pub final_cov_percent: CovTriple,
-    /// Seconds from the last scenario event until balanced for good.
+    /// Seconds from the last scenario event until balanced for good (the count COV at or
+    /// below `cov_threshold_percent` from then on).
     pub time_to_balanced_s: Option<f64>,
+    /// The threshold "balanced" is judged by (the configured `cov_percent`).
+    pub cov_threshold_percent: f64,
     /// Availability the policy cost, percent.
     pub min_availability_percent: f64,
     /// Per replica service: its lowest availability and its health budget.
@@ -471,6 +474,7 @@ impl Sim {
                 memory: round2(self.cov_of(Measure::MemoryReserved)),
             },
             time_to_balanced_s,
+            cov_threshold_percent: self.acct.threshold,
             min_availability_percent: round2(self.acct.min_availability),
             service_availability: self
                 .svcs

@@ -131,12 +131,8 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
     if let Some(path) = &a.report {
         let pairs: Vec<_> = runs.iter().map(|o| (o.report.clone(), o.timeline.clone())).collect();
         let text = if path.extension().is_some_and(|e| e == "svg") {
-            let tl = &runs[0].timeline;
-            html::chart(
-                &format!("{}: task-count COV % ({})", sc.name, runs[0].report.policy),
-                &[("COV".into(), tl.iter().map(|s| (s.t, s.cov_count)).collect())],
-                None,
-            )
+            // Every chart of the HTML page, one under another.
+            html::svg(&pairs)
         } else {
             html::page(&sc.name, &pairs)
         };

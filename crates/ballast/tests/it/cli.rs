@@ -315,3 +315,62 @@ fn json_documents_follow_docs_json_md() {
         }
     }
 }
+
+/// Issue [12]: the report as a browser shows it. Headless Chromium (Debian's `chromium`,
+/// which CI installs) loads the page; its DOM holds one chart per figure with every policy in
+/// the legend and a line each, the per-policy charts, the table with the capacity columns of
+/// an autoscale scenario and each service's availability beside its budget. The `.svg` form
+/// holds every chart.
+#[test]
+fn the_report_renders_in_a_browser_with_every_chart() {
+    let sc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/autoscale-burst.yaml");
+    let html = temp_file("browser.html", "");
+    let policies = ["ballast", "ecs-autoscale", "none"];
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        sc.to_str().unwrap(),
+        "--policy",
+        &policies.join(","),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dom = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium is needed for this test: apt-get install -y chromium");
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout).replace('\n', "");
+    let charts = dom.matches("<svg").count();
+    assert_eq!(charts, 4 + policies.len(), "four overlaid figures and one per policy: {charts}");
+    for figure in ["Task-count COV", "Availability", "Instances", "Unplaced tasks"] {
+        let at = dom.find(&format!(">{figure}<")).unwrap_or_else(|| panic!("no {figure} chart"));
+        let chart = &dom[at..at + dom[at..].find("</svg>").unwrap()];
+        for p in policies {
+            assert!(chart.contains(&format!(">{p}<")), "{figure}: no {p} in the legend");
+        }
+        assert!(
+            chart.matches("stroke-width=\"2\"").count() >= 2 * policies.len(),
+            "{figure}: a line and a legend mark per policy"
+        );
+        assert!(chart.contains("simulated time (h:mm)") && chart.contains(">0:00<"), "{figure}: the time axis");
+    }
+    for col in ["instance-hours", "× capacity bound", "final COV (count)", "budget (minimumHealthyPercent)"] {
+        assert!(dom.contains(col), "the table lacks {col}");
+    }
+    let svg = temp_file("all.svg", "");
+    let o = ballast(&[
+        "simulate",
+        "--scenario",
+        sc.to_str().unwrap(),
+        "--policy",
+        "ballast,none",
+        "--report",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text.matches("<svg").count(), 1 + 4 + 2, "the .svg holds every chart");
+}
