@@ -101,6 +101,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("autoscaling", "UpdateAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("autoscaling", "TerminateInstanceInAutoScalingGroup", Need::Scale, Scope::AutoScalingGroup),
     op("cloudwatch", "GetMetricData", Need::Metrics, Scope::Any),
+    op("application-autoscaling", "DescribeScalableTargets", Need::Read, Scope::Any),
+    op("application-autoscaling", "DescribeScalingPolicies", Need::Read, Scope::Any),
 ];
 
 /// The entry for an operation name.

@@ -64,7 +64,10 @@ pub fn clients(cfg: &SdkConfig, log: &Arc<CallLog>) -> Clients {
             aws_sdk_autoscaling::config::Builder::from(cfg).interceptor(count.clone()).build(),
         ),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(cfg).interceptor(count).build(),
+            aws_sdk_cloudwatch::config::Builder::from(cfg).interceptor(count.clone()).build(),
+        ),
+        appscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+            aws_sdk_applicationautoscaling::config::Builder::from(cfg).interceptor(count).build(),
         ),
     }
 }

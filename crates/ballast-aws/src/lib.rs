@@ -58,6 +58,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     /// CloudWatch.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Application Auto Scaling (which services it scales).
+    pub appscaling: aws_sdk_applicationautoscaling::Client,
 }
 
 /// Real clusters behind the [`Backend`] seam.
@@ -207,6 +209,16 @@ impl Backend for AwsBackend {
     ) -> Result<Option<ballast_core::model::ContainerInstance>, BackendError> {
         let (clients, gate) = (self.clients.clone(), self.buckets.clone());
         self.block(read::one_instance(&clients, &gate, cluster, arn))
+    }
+
+    fn scaled_by(&mut self, cluster: &str, services: &[String]) -> Result<BTreeMap<String, Vec<String>>, BackendError> {
+        let (clients, gate) = (self.clients.clone(), self.buckets.clone());
+        let mut out = BTreeMap::new();
+        // DescribeScalableTargets takes up to 50 resource ids.
+        for chunk in services.chunks(50) {
+            out.extend(self.block(read::scalable_targets(&clients, &gate, cluster, chunk))?);
+        }
+        Ok(out)
     }
 
     fn task_protection(

@@ -759,3 +759,53 @@ pub async fn group(c: &Clients, gate: &Gate, name: &str) -> Result<GroupInfo, Ba
             .collect(),
     })
 }
+
+/// Which of these services Application Auto Scaling scales (a scalable target on
+/// `ecs:service:DesiredCount` with resource id `service/CLUSTER/NAME`), with its policies'
+/// kinds in words (one DescribeScalableTargets, one DescribeScalingPolicies per target found).
+pub async fn scalable_targets(
+    c: &Clients,
+    gate: &Gate,
+    cluster: &str,
+    services: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, BackendError> {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let ids: Vec<String> = services.iter().map(|s| format!("service/{cluster}/{s}")).collect();
+    gate.pass("DescribeScalableTargets").await;
+    let r = c
+        .appscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .set_resource_ids(Some(ids))
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .map_err(to("DescribeScalableTargets"))?;
+    let mut out = BTreeMap::new();
+    for t in r.scalable_targets() {
+        let Some(name) = t.resource_id().rsplit('/').next().map(str::to_string) else { continue };
+        gate.pass("DescribeScalingPolicies").await;
+        let p = c
+            .appscaling
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(t.resource_id())
+            .send()
+            .await
+            .map_err(to("DescribeScalingPolicies"))?;
+        let kinds: BTreeSet<String> =
+            p.scaling_policies().iter().map(|x| x.policy_type().as_str().to_string()).collect();
+        let what = if kinds.is_empty() {
+            format!("Application Auto Scaling (min {}, max {})", t.min_capacity(), t.max_capacity())
+        } else {
+            format!(
+                "Application Auto Scaling ({}; min {}, max {})",
+                kinds.into_iter().collect::<Vec<_>>().join(", "),
+                t.min_capacity(),
+                t.max_capacity()
+            )
+        };
+        out.entry(name).or_insert_with(Vec::new).push(what);
+    }
+    Ok(out)
+}

@@ -274,6 +274,13 @@ pub trait Backend {
             })
             .collect())
     }
+    /// What else scales these services' desired counts (Application Auto Scaling's scalable
+    /// targets, DescribeScalableTargets), as words per service; a service nothing scales is
+    /// left out. Read only for the services a plan would change. By default, nothing.
+    fn scaled_by(&mut self, cluster: &str, services: &[String]) -> Result<BTreeMap<String, Vec<String>>, BackendError> {
+        let _ = (cluster, services);
+        Ok(BTreeMap::new())
+    }
     /// Every datapoint of one metric over the last `window`, oldest first, partial periods
     /// included (GetMetricStatistics, one metric per call). ballast itself reads
     /// [`Backend::metric_data`]; this serves the prior art's published code in the simulator.

@@ -267,6 +267,12 @@ impl<'a> Exec<'a> {
         Ok(f)
     }
 
+    /// What else scales these services (Application Auto Scaling), read even in a dry run.
+    pub fn scaled_by(&mut self, services: &[String]) -> Result<BTreeMap<String, Vec<String>>, ExecError> {
+        let cluster = self.cluster.clone();
+        self.retry(|b| b.scaled_by(&cluster, services))
+    }
+
     /// The scale-in protection of these tasks (GetTaskProtection, 10 per call), read even in
     /// a dry run.
     pub fn task_protection(&mut self, arns: &[String]) -> Result<BTreeMap<String, TaskProtection>, ExecError> {

@@ -157,7 +157,9 @@ pub fn read_view(ex: &mut Exec, cfg: &ClusterConfig, jobs: Jobs, cause: &Cause) 
     })
 }
 
-/// Decides, knowing the scale-in protection of every task the plan may stop: a snapshot does
+/// Decides, knowing what else scales the services it changes (Application Auto Scaling:
+/// such a service is left alone, with the reason) and the scale-in protection of every task
+/// the plan may stop: a snapshot does
 /// not show protection (DescribeTasks does not carry it), so after each decision the live
 /// tasks of the services whose tasks it moves, not read yet, are read (GetTaskProtection, 10
 /// a call) and, if any of them is protected, the jobs decide again, never choosing a
@@ -171,8 +173,37 @@ pub fn decide_protected(
 ) -> Result<(Plan, Explained), ExecError> {
     let budget = Budget { restarts: cfg.rebalance.max_restarts_per_run };
     let mut read: BTreeSet<String> = BTreeSet::new();
+    let mut scaling_read: BTreeSet<String> = BTreeSet::new();
     loop {
         let (plan, explained) = jobs::decide(view, cfg, jobs, &budget);
+        // Services whose desired count the plan changes: is anything else scaling them
+        // (Application Auto Scaling)? A surge or an autoscale step would fight it.
+        let changed: Vec<String> = plan
+            .steps
+            .iter()
+            .flat_map(|s| s.acts())
+            .filter_map(|a| match a {
+                plan::Act::Send {
+                    action: Action::SetServiceDesired { service, .. } | Action::ForceNewDeployment { service, .. },
+                } => Some(service.clone()),
+                _ => None,
+            })
+            .filter(|s| !scaling_read.contains(s))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !changed.is_empty() {
+            let found = ex.scaled_by(&changed)?;
+            scaling_read.extend(changed);
+            if !found.is_empty() {
+                for svc in view.snapshot.services.iter_mut() {
+                    if let Some(by) = found.get(&svc.name) {
+                        svc.scaled_by.extend(by.iter().cloned());
+                    }
+                }
+                continue;
+            }
+        }
         let touched: BTreeSet<String> = plan
             .steps
             .iter()

@@ -45,7 +45,52 @@ const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate excee
 const SERVER: &str = r#"{"__type":"ServerException","message":"internal error"}"#;
 const DENIED: &str = r#"{"__type":"AccessDeniedException","message":"not authorized to perform ecs:StopTask"}"#;
 
+/// Application Auto Scaling scales service web with target tracking.
+fn aas_rules() -> Vec<Rule> {
+    use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+    use aws_sdk_applicationautoscaling::operation::describe_scaling_policies::DescribeScalingPoliciesOutput;
+    use aws_sdk_applicationautoscaling::types::{
+        PolicyType, ScalableDimension, ScalableTarget, ScalingPolicy, ServiceNamespace,
+    };
+    let when = aws_smithy_types::DateTime::from_secs(0);
+    vec![
+        mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets).then_output(move || {
+            DescribeScalableTargetsOutput::builder()
+                .scalable_targets(
+                    ScalableTarget::builder()
+                        .service_namespace(ServiceNamespace::Ecs)
+                        .resource_id("service/shop/web")
+                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                        .min_capacity(2)
+                        .max_capacity(10)
+                        .role_arn("arn:aws:iam::1:role/x")
+                        .creation_time(when)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_applicationautoscaling::Client::describe_scaling_policies).then_output(move || {
+            DescribeScalingPoliciesOutput::builder()
+                .scaling_policies(
+                    ScalingPolicy::builder()
+                        .policy_arn("arn:p")
+                        .policy_name("cpu")
+                        .service_namespace(ServiceNamespace::Ecs)
+                        .resource_id("service/shop/web")
+                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                        .policy_type(PolicyType::TargetTrackingScaling)
+                        .creation_time(when)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        }),
+    ]
+}
+
 fn backend(ecs: &[&Rule], asg: &[&Rule], cw: &[&Rule]) -> (AwsBackend, Arc<CallLog>) {
+    let aas = aas_rules();
     let log = Arc::new(CallLog::default());
     let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
     let clients = Clients {
@@ -53,6 +98,12 @@ fn backend(ecs: &[&Rule], asg: &[&Rule], cw: &[&Rule]) -> (AwsBackend, Arc<CallL
         autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg, |c| c
             .interceptor(CountCalls(l2.clone()))),
         cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cw, |c| c.interceptor(CountCalls(l3.clone()))),
+        appscaling: mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            &aas.iter().collect::<Vec<_>>(),
+            |c| c.interceptor(CountCalls(l3.clone()))
+        ),
     };
     (AwsBackend::new(clients, log.clone()).expect("runtime"), log)
 }
@@ -473,6 +524,8 @@ fn the_adapter_calls_exactly_the_listed_operations() {
     assert_eq!(b.discover("ballast:enabled", Some("true")).unwrap(), ["shop"]);
     let snap = b.snapshot("shop").unwrap();
     assert_eq!(snap.services[0].scaled_by, ["capacity provider cp-shop (managed scaling)"]);
+    let aas = b.scaled_by("shop", &["web".to_string()]).unwrap();
+    assert_eq!(aas["web"], ["Application Auto Scaling (TargetTrackingScaling; min 2, max 10)"]);
     let s = |x: &str| x.to_string();
     let actions = [
         Action::SetInstanceState { instance_arns: vec![s(CI_A)], status: InstanceStatus::Draining, reason: s("t") },

@@ -191,6 +191,13 @@ pub fn services(view: &View, cfg: &AutoscaleConfig, out: &mut AutoscaleDecision)
             out.refused.push(format!("{name}: tagged {}; not scaled", attr::IGNORE_TAG));
             continue;
         }
+        if !svc.scaled_by.is_empty() {
+            out.refused.push(format!(
+                "{name}: already scaled by {}; two scalers would fight over its desired count, so ballast leaves it (remove one)",
+                svc.scaled_by.join(" and ")
+            ));
+            continue;
+        }
         let vals = values.get(name).cloned().unwrap_or_default();
         for (a, v) in &vals {
             out.metrics.insert(format!("{name}.{a}"), *v);

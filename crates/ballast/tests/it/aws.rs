@@ -564,6 +564,25 @@ fn task_definition_constraints_decide_where_tasks_go() {
     }
 }
 
+/// Issue [12]: a service Application Auto Scaling scales (target tracking) is not surged:
+/// the two would fight over its desired count; the plan says so and changes nothing of it.
+#[test]
+fn a_service_with_application_auto_scaling_is_left_alone() {
+    let m = Moto::start();
+    m.seed("imbalanced");
+    m.python("scale_target.py", &["shop", "web"]);
+    let before = m.truth("shop");
+    let plan = m.json(&["plan", "--cluster", "shop"]);
+    let c = &plan["clusters"][0];
+    let skipped = c["rebalance"]["skipped"].as_array().unwrap();
+    let web = skipped.iter().find(|s| s["service"] == "web").unwrap_or_else(|| panic!("web not skipped: {c}"));
+    assert!(web["reason"].as_str().unwrap().contains("Application Auto Scaling (TargetTrackingScaling"), "{web}");
+    let v = m.json(&["run", "--cluster", "shop"]);
+    assert!(job_actions(v["clusters"][0]["actions"].as_array().unwrap()).is_empty(), "{v}");
+    assert_eq!(m.truth("shop")["services"], before["services"]);
+    assert_granted(&m, None, &calls(&v));
+}
+
 #[test]
 fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
     let m = Moto::start();
