@@ -100,7 +100,7 @@ pub fn loads(snap: &Snapshot, measure: Measure, counting: Counting) -> Vec<(Stri
     // One pass over the tasks (a cluster may hold 100,000 of them).
     let daemons: std::collections::HashSet<&str> =
         snap.services.iter().filter(|s| s.daemon).map(|s| s.name.as_str()).collect();
-    let index: std::collections::HashMap<&str, usize> = snap
+    let index: foldhash::HashMap<&str, usize> = snap
         .instances
         .iter()
         .enumerate()

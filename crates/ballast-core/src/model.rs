@@ -12,6 +12,8 @@ use crate::duration::Millis;
 pub mod attr {
     /// The instance's Availability Zone.
     pub const AZ: &str = "ecs.availability-zone";
+    /// The spread field of the Availability Zone.
+    pub const AZ_SPREAD: &str = "attribute:ecs.availability-zone";
     /// The EC2 instance type.
     pub const INSTANCE_TYPE: &str = "ecs.instance-type";
     /// The AMI id.

@@ -9,12 +9,18 @@
 //! lexicographically (each rule keeps its best-scoring candidates, the next rule breaks ties);
 //! (4) a seeded random choice among the remaining ties (docs/simulator.md, choices 1–4).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cql::{Expr, Subject};
 use crate::duration::Millis;
 use crate::model::{BinpackField, Constraint, Resources, Service, Snapshot, Strategy, TaskNeeds};
 use crate::rng::Rng;
+
+use crate::model::attr::AZ_SPREAD as AZ_FIELD;
+
+/// Container instance ARN → node index (hashed with foldhash: a plan looks up every task's
+/// instance, up to 100,000 of them).
+pub type NodeIndex = foldhash::HashMap<String, usize>;
 
 /// A constraint, compiled.
 #[derive(Debug, Clone)]
@@ -99,6 +105,9 @@ pub struct Node {
     /// The AZ attribute, cached by [`ClusterState::add_node`] (spread over AZs is the
     /// commonest rule and is evaluated for every instance on every placement).
     pub az: String,
+    /// The AZ's index in [`ClusterState::az_names`], set by [`ClusterState::add_node`]
+    /// (counting per AZ by index, not by comparing names, keeps a 100,000-task plan fast).
+    pub az_id: usize,
     /// GPUs, UDP ports, ENI attachment points, the agent's version.
     pub extra: NodeExtras,
 }
@@ -156,7 +165,9 @@ impl Node {
 pub struct ClusterState {
     /// The instances, in a stable order.
     pub nodes: Vec<Node>,
-    groups: HashMap<String, Vec<u32>>,
+    groups: foldhash::HashMap<String, Vec<u32>>,
+    /// The AZs seen, indexed by [`Node::az_id`].
+    pub az_names: Vec<String>,
 }
 
 struct NodeSubject<'a> {
@@ -189,9 +200,9 @@ impl Subject for NodeSubject<'_> {
 impl ClusterState {
     /// Builds the state from a snapshot: free resources and ports as reported, group counts
     /// from the live tasks. Returns the state and the ARN → node index map.
-    pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, HashMap<String, usize>) {
+    pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, NodeIndex) {
         let mut st = ClusterState::default();
-        let mut idx = HashMap::new();
+        let mut idx = NodeIndex::default();
         for inst in &snap.instances {
             let i = st.add_node(Node {
                 id: inst.arn.clone(),
@@ -205,6 +216,7 @@ impl ClusterState {
                 live_tasks: 0,
                 registered_at: inst.registered_at,
                 az: String::new(),
+                az_id: 0,
                 extra: NodeExtras {
                     gpus_free: inst.extra.gpus_free,
                     udp: inst.extra.udp_ports_in_use.iter().copied().collect(),
@@ -232,8 +244,38 @@ impl ClusterState {
     /// Adds an instance; returns its index.
     pub fn add_node(&mut self, mut node: Node) -> usize {
         node.az = node.attributes.get(crate::model::attr::AZ).cloned().unwrap_or_default();
+        node.az_id = match self.az_names.iter().position(|a| *a == node.az) {
+            Some(k) => k,
+            None => {
+                self.az_names.push(node.az.clone());
+                self.az_names.len() - 1
+            }
+        };
         self.nodes.push(node);
         self.nodes.len() - 1
+    }
+
+    /// Removes the last instance added (a virtual instance that turned out not to help).
+    pub fn pop_node(&mut self) {
+        if self.nodes.pop().is_some() {
+            let n = self.nodes.len();
+            for v in self.groups.values_mut() {
+                v.truncate(n);
+            }
+        }
+    }
+
+    /// Live tasks of `group` per AZ (index = [`Node::az_id`]).
+    pub fn az_counts(&self, group: &str) -> Vec<u32> {
+        let mut out = vec![0u32; self.az_names.len()];
+        if let Some(v) = self.groups.get(group) {
+            for (i, &c) in v.iter().enumerate() {
+                if c > 0 {
+                    out[self.nodes[i].az_id] += c;
+                }
+            }
+        }
+        out
     }
 
     /// Live tasks of `group` on node `i`.
@@ -352,7 +394,7 @@ impl ClusterState {
         let n = &self.nodes[i];
         match field {
             "instanceId" | "host" => &n.id,
-            "attribute:ecs.availability-zone" => &n.az,
+            AZ_FIELD => &n.az,
             f => f.strip_prefix("attribute:").and_then(|a| n.attributes.get(a)).map(String::as_str).unwrap_or(""),
         }
     }
@@ -361,6 +403,21 @@ impl ClusterState {
     pub fn value_counts<'a>(&'a self, group: &str, field: &str) -> Vec<(&'a str, u32)> {
         let mut out: Vec<(&str, u32)> = Vec::new();
         let per_node = field == "instanceId" || field == "host";
+        if field == AZ_FIELD {
+            // In order of first appearance, as below.
+            let counts = self.az_counts(group);
+            let mut seen = vec![false; counts.len()];
+            if let Some(v) = self.groups.get(group) {
+                for (i, &c) in v.iter().enumerate() {
+                    let a = self.nodes[i].az_id;
+                    if c > 0 && !seen[a] {
+                        seen[a] = true;
+                        out.push((self.az_names[a].as_str(), counts[a]));
+                    }
+                }
+            }
+            return out;
+        }
         if let Some(v) = self.groups.get(group) {
             for (i, &c) in v.iter().enumerate() {
                 if c > 0 && per_node {
@@ -385,6 +442,10 @@ impl ClusterState {
             Strategy::Spread(field) if field == "instanceId" || field == "host" => {
                 let counts = self.group_counts(group);
                 nodes.iter().map(|&i| counts.get(i).copied().unwrap_or(0) as i64).collect()
+            }
+            Strategy::Spread(field) if field == AZ_FIELD => {
+                let counts = self.az_counts(group);
+                nodes.iter().map(|&i| counts[self.nodes[i].az_id] as i64).collect()
             }
             Strategy::Spread(field) => {
                 let counts = self.value_counts(group, field);

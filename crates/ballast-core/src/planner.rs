@@ -13,6 +13,7 @@
 //! - [`objective`]: spread levels, scores, the lower bound `min_moves`, virtual loads.
 //! - [`moves`]: per-service planning for the surge, stop, drain and redeploy mechanisms.
 
+pub mod exact;
 pub mod moves;
 pub mod objective;
 

@@ -505,6 +505,7 @@ impl Sim {
             live_tasks: 0,
             registered_at: Millis(0),
             az: String::new(),
+            az_id: 0,
             extra: ballast_core::placement::NodeExtras {
                 gpus_free: gpus,
                 udp: Default::default(),

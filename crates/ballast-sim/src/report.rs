@@ -170,6 +170,17 @@ pub struct Report {
     pub daemon_tasks_stopped: u64,
     /// Lower bound on restarts from the states where the policy acted (0 if it never did).
     pub min_moves: u32,
+    /// The fewest restarts from the same state to *balanced*: every spread service at its
+    /// target and the count COV within the threshold (`ballast_core::planner::exact`; at
+    /// least `min_moves`; 0 if the policy never acted).
+    pub min_moves_balanced: u32,
+    /// Whether the search proved `min_moves_balanced` exact (a sequence that long exists)
+    /// rather than stopping at its work budget with a weaker bound.
+    pub min_moves_balanced_exact: bool,
+    /// Restarts ÷ the bound of what the run reached: `min_moves_balanced` when it ended
+    /// balanced as that bound defines it, `min_moves` when it ended at the strategy targets
+    /// only; `null` when it reached neither or the bound is 0.
+    pub restarts_over_bound: Option<f64>,
     /// COV at the end over ACTIVE instances.
     pub final_cov_percent: CovTriple,
     /// Seconds from the last scenario event until balanced for good (the count COV at or
@@ -449,6 +460,34 @@ impl Sim {
         n
     }
 
+    /// The balanced bound from the state `min_moves` was taken in, and restarts ÷ the bound
+    /// of what the run reached (see [`Report::restarts_over_bound`]).
+    fn restart_bounds(&self) -> (Option<ballast_core::planner::exact::Tight>, Option<f64>) {
+        use ballast_core::planner::{exact, objective::at_target};
+        let Some(reference) = &self.acct.min_moves_state else { return (None, None) };
+        let lb = self.acct.min_moves.unwrap_or(0);
+        let tight = exact::balanced_bound(reference, self.acct.threshold, exact::DEFAULT_BUDGET)
+            .map(|t| exact::Tight { bound: t.bound.max(lb), exact: t.exact && t.bound >= lb });
+        let now = self.snapshot();
+        let active = |s: &ballast_core::model::Snapshot| -> Vec<String> {
+            s.instances
+                .iter()
+                .filter(|i| i.status == ballast_core::model::InstanceStatus::Active)
+                .map(|i| i.arn.clone())
+                .collect()
+        };
+        let at = at_target(reference, &now);
+        let balanced =
+            at && active(reference) == active(&now) && self.cov_of(Measure::Count) <= self.acct.threshold + 1e-9;
+        let bound = match (balanced, at) {
+            (true, _) => tight.map_or(lb, |t| t.bound),
+            (false, true) => lb,
+            _ => 0,
+        };
+        let ratio = (bound > 0).then(|| (self.acct.tasks_restarted as f64 / bound as f64 * 1000.0).round() / 1000.0);
+        (tight, ratio)
+    }
+
     /// The report line for this run.
     pub fn report(&self, policy: &str) -> Report {
         let last_event = self.sc.last_event_at();
@@ -460,6 +499,7 @@ impl Sim {
         };
         let left_draining =
             self.insts.iter().filter(|i| i.state == InstState::Draining && i.drained_by_policy).count() as u64;
+        let (tight, restarts_over_bound) = self.restart_bounds();
         Report {
             scenario: self.sc.name.clone(),
             policy: policy.to_string(),
@@ -468,6 +508,9 @@ impl Sim {
             tasks_scaled_in: self.acct.tasks_scaled_in,
             daemon_tasks_stopped: self.acct.daemon_tasks_stopped,
             min_moves: self.acct.min_moves.unwrap_or(0),
+            min_moves_balanced: tight.map_or(self.acct.min_moves.unwrap_or(0), |t| t.bound),
+            min_moves_balanced_exact: tight.is_some_and(|t| t.exact),
+            restarts_over_bound,
             final_cov_percent: CovTriple {
                 count: round2(self.cov_of(Measure::Count)),
                 cpu: round2(self.cov_of(Measure::CpuReserved)),

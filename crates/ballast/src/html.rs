@@ -174,17 +174,19 @@ fn balanced(r: &Report) -> String {
 pub fn page(scenario: &str, runs: &[(Report, Vec<Sample>)]) -> String {
     let capacity = runs.iter().any(|(r, _)| r.capacity_bound.instance_hours > 0.0);
     let mut body = format!("<h1>ballast simulation: {}</h1>", esc(scenario));
-    body.push_str("<table><tr><th>policy</th><th>restarts</th><th>min_moves</th><th>final COV (count)</th><th>balanced (COV ≤ threshold) after</th><th>lowest availability</th><th>unplaced task·s</th><th>instance-hours</th><th>cost $</th>");
+    body.push_str("<table><tr><th>policy</th><th>restarts</th><th>min_moves</th><th>fewest to balanced</th><th>final COV (count)</th><th>balanced (COV ≤ threshold) after</th><th>lowest availability</th><th>unplaced task·s</th><th>instance-hours</th><th>cost $</th>");
     if capacity {
         body.push_str("<th>× capacity bound (instance-hours)</th>");
     }
     body.push_str("<th>API calls</th><th>left draining</th><th>lost</th><th>errors</th></tr>");
     for (r, _) in runs {
         body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td><td>{:.0}</td><td>{:.2}</td><td>{:.3}</td>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td><td>{:.0}</td><td>{:.2}</td><td>{:.3}</td>",
             esc(&r.policy),
             r.tasks_restarted,
             r.min_moves,
+            r.min_moves_balanced,
+            if r.min_moves_balanced_exact || r.min_moves_balanced == 0 { "" } else { "+" },
             r.final_cov_percent.count,
             balanced(r),
             r.min_availability_percent,

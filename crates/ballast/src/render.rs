@@ -255,10 +255,11 @@ pub fn plan_text(p: &Plan, snap: &Snapshot) -> String {
 pub fn report_table(rs: &[Report]) -> String {
     let w = rs.iter().map(|r| r.policy.len()).max().unwrap_or(0).max(18);
     let mut out = format!(
-        "{:<w$} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5} {:>6}\n",
+        "{:<w$} {:>9} {:>9} {:>11} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9} {:>5} {:>6}\n",
         "policy",
         "restarts",
         "min_moves",
+        "to balanced",
         "count COV",
         "balanced",
         "avail %",
@@ -272,10 +273,15 @@ pub fn report_table(rs: &[Report]) -> String {
     for r in rs {
         let bal = r.time_to_balanced_s.map_or("never".to_string(), |s| format!("{s:.0}s"));
         out.push_str(&format!(
-            "{:<w$} {:>9} {:>9} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5} {:>6}\n",
+            "{:<w$} {:>9} {:>9} {:>11} {:>9.1}% {:>10} {:>8.1} {:>10.0} {:>9.3} {:>8} {:>9} {:>5} {:>6}\n",
             r.policy,
             r.tasks_restarted,
             r.min_moves,
+            format!(
+                "{}{}",
+                r.min_moves_balanced,
+                if r.min_moves_balanced_exact || r.min_moves_balanced == 0 { "" } else { "+" }
+            ),
             r.final_cov_percent.count,
             bal,
             r.min_availability_percent,

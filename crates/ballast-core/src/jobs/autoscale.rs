@@ -263,6 +263,7 @@ fn add_virtual(st: &mut ClusterState, t: &ContainerInstance, az: &str, daemons: 
         live_tasks: 0,
         registered_at: Millis(0),
         az: String::new(),
+        az_id: 0,
         extra: crate::placement::NodeExtras {
             gpus_free: t.extra.gpus,
             udp: BTreeSet::new(),
@@ -372,7 +373,7 @@ pub fn instances_needed(
         added += 1;
         if !place_one(&mut st, spec) {
             // Not even an empty instance of the group's shape takes it: adding more won't help.
-            st.nodes.pop();
+            st.pop_node();
             added -= 1;
             incompatible += 1;
         }

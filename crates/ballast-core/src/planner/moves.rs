@@ -1,39 +1,41 @@
 //! Per-service planning: which tasks to restart, and where ECS will put their replacements.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::objective::{Loads, lower_bound, score, spread_levels};
 use super::{Mechanism, Move, Plan, ServicePlan, Skip};
 use crate::config::RebalanceConfig;
 use crate::model::{Service, Snapshot, TaskStatus};
-use crate::placement::{ClusterState, TaskSpec};
+use crate::placement::{ClusterState, NodeIndex, TaskSpec};
 
 /// Surge rounds planned per service and run at most.
 const MAX_ROUNDS: usize = 10;
 
 /// A live task of the service being planned.
 #[derive(Debug, Clone)]
-pub struct TaskRef {
-    /// Task ARN.
-    pub arn: String,
+pub struct TaskRef<'a> {
+    /// Task ARN (borrowed from the snapshot; owned for a planned new task).
+    pub arn: Cow<'a, str>,
     /// Node index.
     pub node: usize,
     /// Running and healthy, not protected: a possible victim.
     pub movable: bool,
 }
 
-/// Live tasks grouped by service, built once per plan (a cluster may hold 100,000 tasks).
+/// Live tasks grouped by service with their node indices, built once per plan (a cluster
+/// may hold 100,000 tasks).
 pub struct TaskIndex<'a> {
-    by_service: HashMap<&'a str, Vec<&'a crate::model::Task>>,
+    by_service: foldhash::HashMap<&'a str, Vec<(&'a crate::model::Task, usize)>>,
 }
 
 impl<'a> TaskIndex<'a> {
-    /// Groups the snapshot's live service tasks.
-    pub fn new(snap: &'a Snapshot) -> Self {
-        let mut by_service: HashMap<&str, Vec<&crate::model::Task>> = HashMap::new();
+    /// Groups the snapshot's live service tasks on known instances (`idx`: ARN → node).
+    pub fn new(snap: &'a Snapshot, idx: &NodeIndex) -> Self {
+        let mut by_service: foldhash::HashMap<&str, Vec<(&crate::model::Task, usize)>> = Default::default();
         for t in snap.tasks.iter().filter(|t| t.is_live()) {
-            if let Some(s) = t.service.as_deref() {
-                by_service.entry(s).or_default().push(t);
+            if let (Some(s), Some(&node)) = (t.service.as_deref(), idx.get(&t.instance_arn)) {
+                by_service.entry(s).or_default().push((t, node));
             }
         }
         TaskIndex { by_service }
@@ -41,35 +43,32 @@ impl<'a> TaskIndex<'a> {
 }
 
 /// The nodes of instances tagged `ballast:ignore`: never drained, their tasks never moved.
-pub fn ignored_nodes(snap: &Snapshot, idx: &HashMap<String, usize>) -> std::collections::HashSet<usize> {
+pub fn ignored_nodes(snap: &Snapshot, idx: &NodeIndex) -> std::collections::HashSet<usize> {
     snap.instances.iter().filter(|i| i.ignored()).filter_map(|i| idx.get(&i.arn).copied()).collect()
 }
 
 /// The live tasks of `svc` with their node indices.
-pub fn service_tasks(ti: &TaskIndex, svc: &Service, idx: &HashMap<String, usize>) -> Vec<TaskRef> {
-    service_tasks_in(ti, svc, idx, &std::collections::HashSet::new())
+pub fn service_tasks<'a>(ti: &TaskIndex<'a>, svc: &Service) -> Vec<TaskRef<'a>> {
+    service_tasks_in(ti, svc, &std::collections::HashSet::new())
 }
 
 /// [`service_tasks`], with the tasks on `fixed` instances (tagged `ballast:ignore`) never
 /// movable.
-pub fn service_tasks_in(
-    ti: &TaskIndex,
+pub fn service_tasks_in<'a>(
+    ti: &TaskIndex<'a>,
     svc: &Service,
-    idx: &HashMap<String, usize>,
     fixed: &std::collections::HashSet<usize>,
-) -> Vec<TaskRef> {
+) -> Vec<TaskRef<'a>> {
     let mut v: Vec<TaskRef> = ti
         .by_service
         .get(svc.name.as_str())
         .map(|ts| ts.as_slice())
         .unwrap_or(&[])
         .iter()
-        .filter_map(|t| {
-            idx.get(&t.instance_arn).map(|&node| TaskRef {
-                arn: t.arn.clone(),
-                node,
-                movable: t.last_status == TaskStatus::Running && t.healthy && !t.protected && !fixed.contains(&node),
-            })
+        .map(|&(t, node)| TaskRef {
+            arn: Cow::Borrowed(t.arn.as_str()),
+            node,
+            movable: t.last_status == TaskStatus::Running && t.healthy && !t.protected && !fixed.contains(&node),
         })
         .collect();
     v.sort_unstable_by(|a, b| a.arn.cmp(&b.arn));
@@ -104,52 +103,64 @@ pub fn choose_victims(
             by_node.entry(t.node).or_default().push(pos);
         }
     }
-    // Per attribute level, the group's count per value, kept up to date as victims go.
-    let mut counts: Vec<HashMap<String, i64>> = levels
-        .iter()
-        .map(|f| {
-            if f == "instanceId" {
-                HashMap::new()
-            } else {
-                st.value_counts(&spec.group, f).into_iter().map(|(a, b)| (a.to_string(), b as i64)).collect()
+    // Per level, each candidate node's value (an index) and the group's count per value,
+    // kept up to date as victims go (for instanceId every node is its own value).
+    let nodes: Vec<usize> = by_node.keys().copied().collect();
+    let mut value_of: Vec<Vec<usize>> = Vec::with_capacity(levels.len());
+    let mut counts: Vec<Vec<i64>> = Vec::with_capacity(levels.len());
+    for f in levels {
+        if f == "instanceId" {
+            value_of.push((0..nodes.len()).collect());
+            let per_node = st.group_counts(&spec.group);
+            counts.push(nodes.iter().map(|&n| per_node.get(n).copied().unwrap_or(0) as i64).collect());
+        } else if f == crate::model::attr::AZ_SPREAD {
+            counts.push(st.az_counts(&spec.group).into_iter().map(i64::from).collect());
+            value_of.push(nodes.iter().map(|&n| st.nodes[n].az_id).collect());
+        } else {
+            let totals = st.value_counts(&spec.group, f);
+            let mut ids: HashMap<&str, usize> = HashMap::new();
+            let mut c: Vec<i64> = Vec::new();
+            let mut of = Vec::with_capacity(nodes.len());
+            for &n in &nodes {
+                let v = st.spread_value(n, f);
+                let id = *ids.entry(v).or_insert_with(|| {
+                    c.push(totals.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1 as i64));
+                    c.len() - 1
+                });
+                of.push(id);
             }
-        })
-        .collect();
+            value_of.push(of);
+            counts.push(c);
+        }
+    }
+    let mut lists: Vec<Vec<usize>> = by_node.into_values().collect();
     let mut taken: Vec<usize> = Vec::new();
+    let mut kv: Vec<i64> = vec![0; levels.len()];
+    let mut best_kv: Vec<i64> = vec![0; levels.len()];
     for _ in 0..k {
-        let mut best: Option<(usize, Vec<i64>, f64)> = None;
-        for (&node, list) in &by_node {
+        let mut best: Option<(usize, f64)> = None;
+        for (at, list) in lists.iter().enumerate() {
             if list.is_empty() {
                 continue;
             }
-            let kv: Vec<i64> = levels
-                .iter()
-                .zip(&counts)
-                .map(|(f, c)| {
-                    if f == "instanceId" {
-                        st.group_count(&spec.group, node) as i64
-                    } else {
-                        c.get(st.spread_value(node, f)).copied().unwrap_or(0)
-                    }
-                })
-                .collect();
-            let load = loads.get(node);
+            for (l, slot) in kv.iter_mut().enumerate() {
+                *slot = counts[l][value_of[l][at]];
+            }
+            let load = loads.get(nodes[at]);
             let better = match &best {
                 None => true,
-                Some((_, bk, bl)) => kv > *bk || (kv == *bk && load > *bl + 1e-12),
+                Some((_, bl)) => kv > best_kv || (kv == best_kv && load > *bl + 1e-12),
             };
             if better {
-                best = Some((node, kv, load));
+                best = Some((at, load));
+                best_kv.copy_from_slice(&kv);
             }
         }
-        let Some((node, _, _)) = best else { break };
-        let pos = by_node.get_mut(&node).and_then(|l| l.pop()).expect("non-empty");
-        for (f, c) in levels.iter().zip(counts.iter_mut()) {
-            if f != "instanceId"
-                && let Some(v) = c.get_mut(st.spread_value(node, f))
-            {
-                *v -= 1;
-            }
+        let Some((at, _)) = best else { break };
+        let node = nodes[at];
+        let pos = lists[at].pop().expect("non-empty");
+        for l in 0..levels.len() {
+            counts[l][value_of[l][at]] -= 1;
         }
         st.remove(node, spec);
         loads.add(st, &spec.group, node, -1.0);
@@ -202,13 +213,13 @@ fn plan_surge(
     levels: &[String],
     tasks: &[TaskRef],
     kmax: usize,
+    lb: usize,
     threshold: f64,
 ) -> Option<ServicePlan> {
     let score0 = score(st, spec, levels);
     let cov0 = loads.cov();
     let mut placed: Vec<(usize, bool)> = Vec::new();
     let mut options = Vec::new();
-    let lb = lower_bound(st, spec, levels, svc.desired) as usize;
     let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
     ks.retain(|&k| k >= 1 && k <= kmax);
     ks.sort_unstable();
@@ -256,7 +267,7 @@ fn plan_surge(
         .iter()
         .zip(&placed[..k])
         .map(|(&v, &(to, tied))| Move {
-            task_arn: tasks[v].arn.clone(),
+            task_arn: tasks[v].arn.to_string(),
             from: st.nodes[tasks[v].node].id.clone(),
             to: st.nodes[to].id.clone(),
             tied,
@@ -326,7 +337,7 @@ fn plan_stops(
         let orig = tasks.iter().position(|t| t.arn == remaining[vpos].arn).expect("present");
         used.push(orig);
         moves.push(Move {
-            task_arn: remaining[vpos].arn.clone(),
+            task_arn: remaining[vpos].arn.to_string(),
             from: st.nodes[from].id.clone(),
             to: st.nodes[to].id.clone(),
             tied,
@@ -391,12 +402,12 @@ pub fn plan_services(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
     st: &mut ClusterState,
-    idx: &HashMap<String, usize>,
+    idx: &NodeIndex,
     loads: &mut Loads,
     p: &mut Plan,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
-    let ti = TaskIndex::new(snap);
+    let ti = TaskIndex::new(snap, idx);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -408,7 +419,7 @@ pub fn plan_services(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks_in(&ti, svc, idx, &fixed);
+        let tasks = service_tasks_in(&ti, svc, &fixed);
         if tasks.is_empty() {
             continue;
         }
@@ -431,18 +442,21 @@ pub fn plan_services(
             // spread moves at most one task per AZ pair per round; later rounds move the rest.
             let mut tasks = tasks;
             let mut any = false;
-            for _round in 0..MAX_ROUNDS {
-                let lb = lower_bound(st, &spec, &levels, svc.desired) as usize;
+            for round in 0..MAX_ROUNDS {
+                // The state changes only with a round's moves: the first round's bound is `lb`.
+                let lb = if round == 0 { lb } else { lower_bound(st, &spec, &levels, svc.desired) as usize };
                 let kmax = surge_room.min(budget).min(lb + 3);
                 if kmax == 0 {
                     break;
                 }
-                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, cfg.cov_percent) else { break };
+                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, lb, cfg.cov_percent) else {
+                    break;
+                };
                 budget = budget.saturating_sub(sp.moves.len());
                 for (n, m) in sp.moves.iter().enumerate() {
                     tasks.retain(|t| t.arn != m.task_arn);
                     tasks.push(TaskRef {
-                        arn: format!("(new {} #{})", svc.name, n + 1),
+                        arn: Cow::Owned(format!("(new {} #{})", svc.name, n + 1)),
                         node: idx[&m.to],
                         movable: false,
                     });
@@ -589,12 +603,12 @@ pub fn plan_redeploys(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
     st: &mut ClusterState,
-    idx: &HashMap<String, usize>,
+    idx: &NodeIndex,
     loads: &mut Loads,
     p: &mut Plan,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
-    let ti = TaskIndex::new(snap);
+    let ti = TaskIndex::new(snap, idx);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -605,7 +619,7 @@ pub fn plan_redeploys(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks_in(&ti, svc, idx, &fixed);
+        let tasks = service_tasks_in(&ti, svc, &fixed);
         if tasks.is_empty() || unmovable(svc, &tasks, cfg).is_some() || tasks.len() > budget {
             continue;
         }
@@ -626,7 +640,7 @@ pub fn plan_redeploys(
                 .iter()
                 .zip(&placed)
                 .map(|(t, &(to, tied))| Move {
-                    task_arn: t.arn.clone(),
+                    task_arn: t.arn.to_string(),
                     from: st.nodes[t.node].id.clone(),
                     to: st.nodes[to].id.clone(),
                     tied,
@@ -650,7 +664,7 @@ pub fn plan_drain(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
     st: &mut ClusterState,
-    idx: &HashMap<String, usize>,
+    idx: &NodeIndex,
     loads: &mut Loads,
     p: &mut Plan,
 ) {
@@ -752,10 +766,12 @@ pub fn surge_victims(
     let mut loads = Loads::new(snap, &st, &idx, cfg);
     let spec = TaskSpec::for_service(svc);
     let levels = spread_levels(&svc.effective_strategy()).unwrap_or_else(|| vec!["instanceId".into()]);
-    let mut tasks = service_tasks(&TaskIndex::new(snap), svc, &idx);
-    let new_nodes: Vec<usize> = tasks.iter().filter(|t| new_tasks.contains(&t.arn)).map(|t| t.node).collect();
+    let ti = TaskIndex::new(snap, &idx);
+    let mut tasks = service_tasks(&ti, svc);
+    let is_new = |t: &TaskRef| new_tasks.iter().any(|n| *n == *t.arn);
+    let new_nodes: Vec<usize> = tasks.iter().filter(|t| is_new(t)).map(|t| t.node).collect();
     for t in tasks.iter_mut() {
-        if new_tasks.contains(&t.arn) {
+        if is_new(t) {
             t.movable = false;
         }
     }
@@ -768,5 +784,5 @@ pub fn surge_victims(
             }
         }
     }
-    v.into_iter().map(|p| tasks[p].arn.clone()).collect()
+    v.into_iter().map(|p| tasks[p].arn.to_string()).collect()
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::config::RebalanceConfig;
 use crate::metrics::{Measure, spread};
 use crate::model::{Snapshot, Strategy};
-use crate::placement::{ClusterState, TaskSpec};
+use crate::placement::{ClusterState, NodeIndex, TaskSpec};
 
 /// The spread fields a service's strategy asks for, in order, up to the first non-spread
 /// rule; `None` when the first rule is `binpack` or `random` (concentration or randomness is
@@ -55,18 +55,35 @@ fn water_level(caps: &[u32], n: u32) -> (u32, u32) {
 /// its own tasks plus what its free CPU, memory and ports take (at most one with host ports
 /// or `distinctInstance`).
 pub fn capacity_for(st: &ClusterState, spec: &TaskSpec, i: usize) -> u32 {
-    let n = &st.nodes[i];
-    let own = st.group_count(&spec.group, i);
-    let fit =
-        |free: i64, need: i64| if need <= 0 { u32::MAX } else { (free.max(0) / need).min(u32::MAX as i64) as u32 };
-    let mut more = fit(n.free.cpu, spec.cpu).min(fit(n.free.memory, spec.memory));
-    let single =
-        !spec.host_ports.is_empty() || spec.rules.iter().any(|r| matches!(r, crate::placement::Rule::DistinctInstance));
-    if single {
-        let ports_free = spec.host_ports.iter().all(|p| !n.ports.contains(p));
-        more = if own == 0 && ports_free { more.min(1) } else { 0 };
+    Capacity::of(spec).at(st, spec, i, st.group_count(&spec.group, i))
+}
+
+/// [`capacity_for`] with what depends on the spec alone worked out once (the bound asks it
+/// for every instance of the cluster, for every service).
+struct Capacity {
+    single: bool,
+}
+
+impl Capacity {
+    fn of(spec: &TaskSpec) -> Capacity {
+        Capacity {
+            single: !spec.host_ports.is_empty()
+                || spec.rules.iter().any(|r| matches!(r, crate::placement::Rule::DistinctInstance)),
+        }
     }
-    own.saturating_add(more).min(own.saturating_add(100_000))
+
+    /// Node `i`'s capacity for the group, which has `own` tasks on it.
+    fn at(&self, st: &ClusterState, spec: &TaskSpec, i: usize, own: u32) -> u32 {
+        let n = &st.nodes[i];
+        let fit =
+            |free: i64, need: i64| if need <= 0 { u32::MAX } else { (free.max(0) / need).min(u32::MAX as i64) as u32 };
+        let mut more = fit(n.free.cpu, spec.cpu).min(fit(n.free.memory, spec.memory));
+        if self.single {
+            let ports_free = spec.host_ports.iter().all(|p| !n.ports.contains(p));
+            more = if own == 0 && ports_free { more.min(1) } else { 0 };
+        }
+        own.saturating_add(more).min(own.saturating_add(100_000))
+    }
 }
 
 /// A lower bound on the task restarts that bring the group's spread to its target, by
@@ -85,30 +102,34 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted
     if eligible.is_empty() {
         return 0;
     }
-    let count = |i: usize| st.group_count(&spec.group, i);
-    let cap = |i: usize| capacity_for(st, spec, i).max(count(i));
+    // Per eligible instance (in `eligible`'s order): the group's tasks and its capacity.
+    let counts = st.group_counts(&spec.group);
+    let c: Vec<u32> = eligible.iter().map(|&i| counts.get(i).copied().unwrap_or(0)).collect();
+    let capacity = Capacity::of(spec);
+    let k: Vec<u32> = eligible.iter().zip(&c).map(|(&i, &own)| capacity.at(st, spec, i, own).max(own)).collect();
     // Tasks still to be placed (desired above what runs) are placed by ECS where the spread
     // wants them, at no restart: the most favourable total is the largest that fits.
-    let live: u32 = eligible.iter().map(|&i| count(i)).sum();
-    let room: u32 = eligible.iter().map(|&i| cap(i)).sum();
+    let live: u32 = c.iter().sum();
+    let room: u32 = k.iter().sum();
     let total = wanted.max(live).min(room.max(live));
     let first = &levels[0];
     if first == "instanceId" {
-        let c: Vec<u32> = eligible.iter().map(|&i| count(i)).collect();
-        let k: Vec<u32> = eligible.iter().map(|&i| cap(i)).collect();
         return excess_at(&c, &k, total);
     }
-    // Values of the first level: (value, members).
-    let mut values: Vec<(&str, Vec<usize>)> = Vec::new();
-    for &i in &eligible {
+    // Values of the first level, each with its members (positions in `eligible`).
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    for (pos, &i) in eligible.iter().enumerate() {
         let v = st.spread_value(i, first);
-        match values.iter_mut().find(|(k, _)| *k == v) {
-            Some(e) => e.1.push(i),
-            None => values.push((v, vec![i])),
+        let n = members.len();
+        let at = *index.entry(v).or_insert(n);
+        if at == n {
+            members.push(Vec::new());
         }
+        members[at].push(pos);
     }
-    let vc: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| count(i)).sum()).collect();
-    let vk: Vec<u32> = values.iter().map(|(_, m)| m.iter().map(|&i| cap(i)).sum()).collect();
+    let vc: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| c[p]).sum()).collect();
+    let vk: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| k[p]).sum()).collect();
     let lb0 = excess_at(&vc, &vk, total);
     if levels.get(1).map(String::as_str) != Some("instanceId") {
         return lb0;
@@ -116,16 +137,16 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted
     // Per value: its final total is min(cap, level) or one more; within it, the instances
     // must be balanced too, at the value's most favourable total.
     let (level, extra) = water_level(&vk, total);
-    let lb1: u32 = values
+    let lb1: u32 = members
         .iter()
         .zip(vk.iter())
-        .map(|((_, members), &k)| {
-            let c: Vec<u32> = members.iter().map(|&i| count(i)).collect();
-            let ks: Vec<u32> = members.iter().map(|&i| cap(i)).collect();
-            let base = k.min(level);
-            let mut best = excess_at(&c, &ks, base);
-            if extra > 0 && k > level {
-                best = best.min(excess_at(&c, &ks, base + 1));
+        .map(|(m, &vcap)| {
+            let mc: Vec<u32> = m.iter().map(|&p| c[p]).collect();
+            let mk: Vec<u32> = m.iter().map(|&p| k[p]).collect();
+            let base = vcap.min(level);
+            let mut best = excess_at(&mc, &mk, base);
+            if extra > 0 && vcap > level {
+                best = best.min(excess_at(&mc, &mk, base + 1));
             }
             best
         })
@@ -209,12 +230,12 @@ pub struct Loads {
     measure: Measure,
     vals: Vec<f64>,
     active: Vec<bool>,
-    per_task: HashMap<String, (f64, f64, f64, f64)>,
+    per_task: foldhash::HashMap<String, (f64, f64, f64, f64)>,
 }
 
 impl Loads {
     /// Loads of the snapshot's instances, indexed like `st`.
-    pub fn new(snap: &Snapshot, st: &ClusterState, idx: &HashMap<String, usize>, cfg: &RebalanceConfig) -> Loads {
+    pub fn new(snap: &Snapshot, st: &ClusterState, idx: &NodeIndex, cfg: &RebalanceConfig) -> Loads {
         let m = crate::metrics::loads(snap, cfg.measure, cfg.counting);
         Loads::with(snap, st, idx, cfg, m)
     }
@@ -223,11 +244,11 @@ impl Loads {
     pub fn with(
         snap: &Snapshot,
         st: &ClusterState,
-        idx: &HashMap<String, usize>,
+        idx: &NodeIndex,
         cfg: &RebalanceConfig,
         m: Vec<(String, f64)>,
     ) -> Loads {
-        let mut per_task = HashMap::new();
+        let mut per_task = foldhash::HashMap::default();
         let mut util_of: HashMap<&str, (f64, f64)> = HashMap::new();
         for t in snap.tasks.iter().filter(|t| t.is_live()) {
             if let (Some(s), Some(u)) = (t.service.as_deref(), t.utilization) {

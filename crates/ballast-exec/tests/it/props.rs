@@ -74,7 +74,7 @@ fn no_policy_beats_the_lower_bounds() {
     use ballast_sim::generate::joining;
 
     let cfg = ClusterConfig { rebalance: RebalanceConfig::defaults(), spot_fallback: None, autoscale: None };
-    let (mut checked, mut acted) = (0, 0);
+    let (mut checked, mut acted, mut balanced_checked) = (0, 0, 0);
     for seed in 0..60u64 {
         let sc = Scenario::parse(&joining(seed), "gen").unwrap();
         for p in
@@ -88,6 +88,15 @@ fn no_policy_beats_the_lower_bounds() {
             assert!(r.cost >= r.capacity_bound.cost, "{p} seed {seed}: {r:?}");
             let Some(reference) = &o.sim.acct.min_moves_state else { continue };
             acted += 1;
+            if let Some(q) = r.restarts_over_bound {
+                // Ended balanced (or at the targets): the bound of what it reached holds.
+                assert!(
+                    q >= 1.0,
+                    "{p} seed {seed}: {} restarts beat the bound of what it reached: {r:?}",
+                    r.tasks_restarted
+                );
+                balanced_checked += 1;
+            }
             if r.min_moves > 0 && at_target(reference, &o.sim.snapshot()) {
                 checked += 1;
                 assert!(
@@ -99,6 +108,64 @@ fn no_policy_beats_the_lower_bounds() {
             }
         }
     }
-    eprintln!("{acted} runs acted; {checked} reached the target with a positive bound");
+    eprintln!(
+        "{acted} runs acted; {checked} reached the target with a positive bound; {balanced_checked} compared with the bound of what they reached"
+    );
     assert!(checked >= 20, "too few runs reached the target to test the bound ({checked})");
+}
+
+/// Issue [13]: restarts on generated instance joins (`generate::joining`: 1–3 zones, 2–5
+/// instances growing by 1–3, 1–4 services of mixed strategies, constraints and budgets,
+/// daemons or not) against the true bound of what ballast reached: the fewest restarts to
+/// balanced (`planner::exact`) where it ended balanced, `min_moves` where it ended at the
+/// strategy targets only. The bound holds in every join (a ratio below 1 would be a bound
+/// beaten); the distribution prints with `--nocapture` and is published in
+/// docs/performance.md. The issue's target, 1.05 × the bound, is not met (the total is about
+/// 1.5 ×; docs/performance.md says where the restarts above the bound go), so it is reported,
+/// not asserted.
+#[test]
+fn restarts_on_instance_joins_against_the_bound() {
+    use ballast_sim::generate::joining;
+    let (mut compared, mut restarts, mut bound) = (0, 0u64, 0f64);
+    let mut worst: (f64, u64) = (0.0, 0);
+    let mut ratios = Vec::new();
+    for seed in 0..40u64 {
+        let sc = Scenario::parse(&joining(seed), "gen").unwrap();
+        let mut p = Ballast::new(ClusterConfig {
+            rebalance: RebalanceConfig::defaults(),
+            spot_fallback: None,
+            autoscale: None,
+        });
+        let r = simulate(&sc, "ballast", &mut p, &RunOptions::default()).report;
+        eprintln!(
+            "joining-{seed}: {} restarts, min_moves {}, to balanced {}{}, ratio {:?}, final COV {}",
+            r.tasks_restarted,
+            r.min_moves,
+            r.min_moves_balanced,
+            if r.min_moves_balanced_exact { "" } else { "+" },
+            r.restarts_over_bound,
+            r.final_cov_percent.count
+        );
+        if let Some(q) = r.restarts_over_bound {
+            assert!(q >= 1.0, "joining-{seed}: {} restarts beat the bound: {r:?}", r.tasks_restarted);
+            ratios.push(q);
+            compared += 1;
+            restarts += r.tasks_restarted;
+            bound += r.tasks_restarted as f64 / q;
+            if q > worst.0 {
+                worst = (q, seed);
+            }
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    let within = ratios.iter().filter(|&&q| q <= 1.05).count();
+    eprintln!(
+        "{compared} joins compared: {restarts} restarts against bounds summing to {bound:.0} ({:.2} ×); median {:.2} ×, \
+         {within} within 1.05 ×, worst {:.2} × (joining-{})",
+        restarts as f64 / bound.max(1.0),
+        ratios.get(ratios.len() / 2).copied().unwrap_or(0.0),
+        worst.0,
+        worst.1
+    );
+    assert!(compared >= 20, "too few joins reached a target to compare ({compared})");
 }

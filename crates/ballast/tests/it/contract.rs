@@ -29,7 +29,13 @@ fn new_instance_joins_restarts_close_to_the_lower_bound() {
     // regression guard with room: at most half as many again, plus one.
     assert!(lb > 0.0);
     assert!(restarts >= lb, "{restarts} restarts beat the lower bound {lb}");
-    assert!(restarts <= 1.5 * lb + 1.0, "{restarts} restarts vs lower bound {lb}");
+    // Issue [13]: within 5 % of the fewest restarts to balanced from the same state (the
+    // targets and the COV threshold both; `planner::exact`): every 5-restart way to the
+    // targets leaves the COV at 25.5 %, so the least is 6.
+    let tight = b["min_moves_balanced"].as_f64().unwrap();
+    assert!(tight >= lb && b["min_moves_balanced_exact"] == true, "{b}");
+    assert!(restarts >= tight && restarts <= 1.05 * tight, "{restarts} restarts vs the bound to balanced {tight}");
+    assert_eq!(b["restarts_over_bound"].as_f64(), Some(restarts / tight));
     assert!(b["final_cov_percent"]["count"].as_f64().unwrap() <= 25.0, "{b}");
     assert_eq!(b["min_availability_percent"], 100.0);
     for base in ["drain-cov", "redeploy-on-join"] {
@@ -66,6 +72,9 @@ fn every_contract_scenario_is_clean_and_deterministic() {
                 "seed",
                 "tasks_restarted",
                 "min_moves",
+                "min_moves_balanced",
+                "min_moves_balanced_exact",
+                "restarts_over_bound",
                 "final_cov_percent",
                 "time_to_balanced_s",
                 "min_availability_percent",
