@@ -420,11 +420,15 @@ impl Wait {
     pub fn done(&self, fresh: &Fresh, baseline: &[Task]) -> bool {
         match self {
             Wait::NewTasksHealthy { service, count, .. } => fresh.service(service).is_ok_and(|s| {
-                s.tasks.iter().filter(|t| t.healthy && !baseline.iter().any(|b| b.arn == t.arn)).count() as u32
-                    >= *count
+                // A service may run 1,000s of tasks: the baseline as a set, not a scan.
+                let old: std::collections::HashSet<&str> = baseline.iter().map(|b| b.arn.as_str()).collect();
+                s.tasks.iter().filter(|t| t.healthy && !old.contains(t.arn.as_str())).count() as u32 >= *count
             }),
             Wait::TasksGone { service, tasks, .. } => match fresh.service(service) {
-                Ok(s) => tasks.iter().all(|v| !s.tasks.iter().any(|t| &t.arn == v)),
+                Ok(s) => {
+                    let live: std::collections::HashSet<&str> = s.tasks.iter().map(|t| t.arn.as_str()).collect();
+                    tasks.iter().all(|v| !live.contains(v.as_str()))
+                }
                 Err(_) => true,
             },
             Wait::ServiceWhole { service, .. } => match fresh.service(service) {

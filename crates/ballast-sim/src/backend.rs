@@ -303,7 +303,7 @@ impl Sim {
                 self.cs.nodes[n].attributes.remove(name);
             }
             Action::StopTask { task_arn, .. } => {
-                let t = self.tasks.iter().position(|t| &t.arn == task_arn).ok_or_else(|| nf(task_arn))?;
+                let t = self.task_ids.get(task_arn).copied().ok_or_else(|| nf(task_arn))?;
                 self.stop_task(t, crate::engine::Cause::Policy);
             }
             Action::SetServiceDesired { service, desired, .. } => {
@@ -335,8 +335,8 @@ impl Sim {
             }
             Action::SetTaskProtection { task_arns, protected, expires_in_minutes } => {
                 let until = if *protected { self.now + Millis::mins(*expires_in_minutes as u64) } else { Millis(0) };
-                let wanted: BTreeSet<&String> = task_arns.iter().collect();
-                for t in self.tasks.iter_mut().filter(|t| wanted.contains(&t.arn)) {
+                for &k in task_arns.iter().filter_map(|a| self.task_ids.get(a)) {
+                    let t = &mut self.tasks[k];
                     t.protected_until = until;
                 }
             }
@@ -483,9 +483,10 @@ impl Backend for SimBackend<'_> {
             .map(|a| {
                 let until = self
                     .sim
-                    .tasks
-                    .iter()
-                    .find(|t| &t.arn == a && t.state != TState::Stopped)
+                    .task_ids
+                    .get(a)
+                    .map(|&k| &self.sim.tasks[k])
+                    .filter(|t| t.state != TState::Stopped)
                     .map_or(Millis(0), |t| t.protected_until);
                 let p = if until > now {
                     TaskProtection { enabled: true, expires: Some(until) }
@@ -508,7 +509,7 @@ impl Backend for SimBackend<'_> {
             // As the AWS adapter: scale-in protection is read right before a stop, and a
             // protected task is never stopped.
             self.call("GetTaskProtection")?;
-            if self.sim.tasks.iter().any(|t| &t.arn == task_arn && t.protected_until > self.sim.now) {
+            if self.sim.task_ids.get(task_arn).is_some_and(|&k| self.sim.tasks[k].protected_until > self.sim.now) {
                 return Err(BackendError::Invalid {
                     operation: "StopTask".into(),
                     message: format!("task {task_arn} has scale-in protection; ballast never stops a protected task"),

@@ -133,6 +133,9 @@ pub struct Sim {
     pub svcs: Vec<crate::scheduler::Svc>,
     /// Tasks (index = id).
     pub tasks: Vec<crate::scheduler::SimTask>,
+    /// Task ARN → id (the executor reads protection and stops tasks by ARN, in clusters of
+    /// 100,000 tasks).
+    pub(crate) task_ids: std::collections::HashMap<String, usize>,
     pub(crate) svc_live: Vec<Vec<usize>>,
     pub(crate) node_live: Vec<Vec<usize>>,
     pub(crate) standalone_specs: Vec<TaskSpec>,
@@ -203,6 +206,7 @@ impl Sim {
                 .collect(),
             svcs: vec![],
             tasks: vec![],
+            task_ids: Default::default(),
             svc_live: vec![],
             node_live: vec![],
             standalone_specs: vec![],

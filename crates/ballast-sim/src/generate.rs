@@ -116,12 +116,13 @@ pub fn joining(seed: u64) -> String {
 }
 
 /// A large cluster for benchmarks: `instances` m5.2xlarge in three AZs, services of mixed
-/// strategies totalling about `tasks` tasks, and scale-out events adding 10% capacity.
+/// strategies totalling about `tasks` tasks, and scale-out events adding 10% capacity (up to
+/// ECS's 5,000 instances per cluster).
 pub fn large(instances: usize, tasks: usize, minutes: u64) -> String {
     let per = tasks / 8;
     let mut y = format!(
         "name: large-{instances}\nseed: 1\nduration: {minutes}m\nazs: [us-east-1a, us-east-1b, us-east-1c]\ngroups:\n  - {{name: g, instance_type: m5.2xlarge, desired: {instances}, min: 1, max: {}}}\nservices:\n",
-        instances * 2
+        (instances * 2).min(5000)
     );
     let strategies = [
         STRATEGIES[1],
@@ -138,8 +139,8 @@ pub fn large(instances: usize, tasks: usize, minutes: u64) -> String {
     }
     y.push_str(&format!(
         "events:\n  - {{at: 5m, set_group_desired: {{group: g, desired: {}}}}}\n  - {{at: 15m, set_group_desired: {{group: g, desired: {}}}}}\ncontroller: {{every: 5m, on_instance_events: false, config: {{}}}}\n",
-        instances + instances / 20,
-        instances + instances / 10
+        (instances + instances / 20).min(5000),
+        (instances + instances / 10).min(5000)
     ));
     y
 }

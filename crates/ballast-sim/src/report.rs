@@ -443,11 +443,27 @@ impl Sim {
         let weight = |i: &(i64, i64)| (i.0 as f64 / bc.max(1) as f64).max(i.1 as f64 / bm.max(1) as f64);
         items.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
         let mut bins: Vec<(i64, i64)> = Vec::new();
+        // First fit, exactly, in O(bins × item shapes + items): bins only shrink, so a bin
+        // that cannot take an item of some shape never will; each shape keeps the index of
+        // the first bin that still might (40,000 tasks of a few shapes over 2,000 bins).
+        let mut cursors: Vec<((i64, i64), usize)> = Vec::new();
         for it in items {
             if it.0 > bc || it.1 > bm {
                 continue; // fits no instance of the shape: not capacity any policy could add
             }
-            match bins.iter_mut().find(|b| b.0 >= it.0 && b.1 >= it.1) {
+            let c = match cursors.iter().position(|(shape, _)| *shape == it) {
+                Some(c) => c,
+                None => {
+                    cursors.push((it, 0));
+                    cursors.len() - 1
+                }
+            };
+            let mut k = cursors[c].1;
+            while k < bins.len() && !(bins[k].0 >= it.0 && bins[k].1 >= it.1) {
+                k += 1;
+            }
+            cursors[c].1 = k;
+            match bins.get_mut(k) {
                 Some(b) => {
                     b.0 -= it.0;
                     b.1 -= it.1;

@@ -208,12 +208,11 @@ impl Sim {
         self.cs.place(n, &spec);
         self.reserved.cpu += spec.cpu;
         self.reserved.memory += spec.memory;
+        let arn =
+            format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{}", self.sc.cluster, hex_id(self.sc.seed, id as u64));
+        self.task_ids.insert(arn.clone(), id);
         self.tasks.push(SimTask {
-            arn: format!(
-                "arn:aws:ecs:us-east-1:123456789012:task/{}/{}",
-                self.sc.cluster,
-                hex_id(self.sc.seed, id as u64)
-            ),
+            arn,
             service,
             standalone,
             node: n,

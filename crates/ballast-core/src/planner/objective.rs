@@ -167,14 +167,26 @@ fn even(counts: &[u32], caps: &[u32]) -> bool {
 /// spread(instanceId)` balanced over the instances within each value. (The capacities and
 /// the instances are the reference's: the target of the state the bound was taken in.)
 pub fn at_target(reference: &Snapshot, now: &Snapshot) -> bool {
-    let (st, _) = ClusterState::from_snapshot(reference);
+    let (st, idx) = ClusterState::from_snapshot(reference);
+    // Each service's live tasks in `now` per reference node (one pass over the tasks).
+    let mut per_node: HashMap<&str, (Vec<u32>, u32)> = HashMap::new();
+    for t in now.tasks.iter().filter(|t| t.is_live()) {
+        let Some(s) = t.service.as_deref() else { continue };
+        let e = per_node.entry(s).or_insert_with(|| (vec![0; st.nodes.len()], 0));
+        e.1 += 1;
+        if let Some(&i) = idx.get(&t.instance_arn) {
+            e.0[i] += 1;
+        }
+    }
+    let none = (vec![0; st.nodes.len()], 0);
     reference.services.iter().filter(|s| !s.daemon).all(|svc| {
         let Some(levels) = spread_levels(&svc.effective_strategy()) else { return true };
         let spec = TaskSpec::for_service(svc);
         let eligible: Vec<usize> = (0..st.nodes.len()).filter(|&i| st.eligible(i, &spec)).collect();
-        let count = |i: usize| now.service_tasks(&svc.name).filter(|t| t.instance_arn == st.nodes[i].id).count() as u32;
+        let (counts, live) = per_node.get(svc.name.as_str()).unwrap_or(&none);
+        let count = |i: usize| counts[i];
         let on_eligible: u32 = eligible.iter().map(|&i| count(i)).sum();
-        if on_eligible as usize != now.service_tasks(&svc.name).count() {
+        if on_eligible != *live {
             return false;
         }
         let cap = |i: usize| capacity_for(&st, &spec, i).max(st.group_count(&spec.group, i));
