@@ -39,7 +39,8 @@ use crate::metrics::spread;
 use crate::model::{InstanceStatus, Snapshot};
 use crate::placement::{ClusterState, Rule, TaskSpec};
 
-use super::objective::{capacity_for, excess_at, spread_levels};
+// `even` is the definition `at_target` checks, shared so the two cannot drift apart.
+use super::objective::{capacity_for, even, excess_at, spread_levels};
 
 /// Work per bound by default, in units of one candidate relocation looked at (a state's
 /// expansion costs services × instances² of them): a few hundred thousand states for the
@@ -89,12 +90,6 @@ struct Problem {
     active: Vec<bool>,
     weight: Vec<f64>,
     threshold: f64,
-}
-
-/// Even at one level, as `at_target` defines it: no value with room holds two fewer.
-fn even(counts: &[u32], caps: &[u32]) -> bool {
-    let top = counts.iter().copied().max().unwrap_or(0);
-    counts.iter().zip(caps).all(|(&c, &k)| c + 1 >= top || c >= k)
 }
 
 impl Problem {

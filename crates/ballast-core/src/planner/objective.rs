@@ -156,7 +156,7 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted
 
 /// Balanced at one level, by definition: no value with room holds two tasks fewer than
 /// another (ECS's spread would have put a task there).
-fn even(counts: &[u32], caps: &[u32]) -> bool {
+pub(crate) fn even(counts: &[u32], caps: &[u32]) -> bool {
     let top = counts.iter().copied().max().unwrap_or(0);
     counts.iter().zip(caps).all(|(&c, &k)| c + 1 >= top || c >= k)
 }
