@@ -198,6 +198,12 @@ impl Subject for NodeSubject<'_> {
 }
 
 impl ClusterState {
+    /// Whether instance `i` matches a cluster query language expression (a `memberOf`
+    /// constraint's, or ListContainerInstances' `filter`).
+    pub fn matches(&self, i: usize, e: &crate::cql::Expr) -> bool {
+        e.eval(&NodeSubject { state: self, i })
+    }
+
     /// Builds the state from a snapshot: free resources and ports as reported, group counts
     /// from the live tasks. Returns the state and the ARN → node index map.
     pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, NodeIndex) {

@@ -199,7 +199,7 @@ impl Sim {
                 }
                 Service {
                     name: svc.name.clone(),
-                    arn: format!("arn:aws:ecs:us-east-1:123456789012:service/{}/{}", self.sc.cluster, svc.name),
+                    arn: self.ecs_arn("service", &format!("{}/{}", self.sc.cluster, svc.name)),
                     daemon: svc.daemon,
                     desired: svc.desired,
                     running,
@@ -209,7 +209,7 @@ impl Sim {
                     min_healthy_percent: svc.min_healthy,
                     max_percent: svc.max_percent,
                     task_definition: TaskDefinition {
-                        arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1", svc.name),
+                        arn: svc.task_def.clone(),
                         cpu: svc.spec.cpu,
                         memory: svc.spec.memory,
                         host_ports: svc.spec.host_ports.clone(),
@@ -228,12 +228,14 @@ impl Sim {
                 let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
                     (Some(s), _) => {
                         let sv = &self.svcs[s];
+                        let old = (!sv.old_specs.is_empty()).then(|| self.spec_of(t));
+                        let spec = old.as_ref().unwrap_or(&sv.spec);
                         (
-                            sv.spec.group.clone(),
+                            spec.group.clone(),
                             Some(sv.name.clone()),
-                            sv.spec.cpu,
-                            sv.spec.memory,
-                            sv.spec.host_ports.clone(),
+                            spec.cpu,
+                            spec.memory,
+                            spec.host_ports.clone(),
                             Some(sv.utilization),
                         )
                     }

@@ -68,7 +68,7 @@ impl Sim {
         out
     }
 
-    fn datapoint(&self, q: &MetricQuery, start: Millis, p: Millis) -> Option<f64> {
+    pub(crate) fn datapoint(&self, q: &MetricQuery, start: Millis, p: Millis) -> Option<f64> {
         self.aggregate(q, start, start + p)
     }
 

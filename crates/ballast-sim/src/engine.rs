@@ -169,6 +169,25 @@ pub struct Sim {
     pub tick_every: Millis,
     /// Invariant violations found (first few).
     pub violations: Vec<String>,
+    /// The region its ARNs name: the scenario's first AZ without its letter (`us-east-1a` →
+    /// `us-east-1`).
+    pub region: String,
+}
+
+/// The account id in the simulator's ARNs.
+pub const ACCOUNT: &str = "123456789012";
+
+/// The region an AZ name belongs to (`eu-west-2b` → `eu-west-2`; a Local Zone's
+/// `us-west-2-lax-1a` → `us-west-2`).
+pub fn region_of(az: &str) -> String {
+    let parts: Vec<&str> = az.split('-').collect();
+    if parts.len() >= 3 {
+        let num: String = parts[2].chars().take_while(char::is_ascii_digit).collect();
+        if !num.is_empty() {
+            return format!("{}-{}-{num}", parts[0], parts[1]);
+        }
+    }
+    az.trim_end_matches(|c: char| c.is_ascii_lowercase()).to_string()
 }
 
 /// The container agent version simulated instances report (for `agentVersion` queries).
@@ -228,6 +247,7 @@ impl Sim {
             task_defs_known: BTreeSet::new(),
             sample_due: false,
             violations: vec![],
+            region: region_of(sc.azs.first().map_or("us-east-1a", String::as_str)),
         };
         sim.init_services();
         for g in 0..sim.groups.len() {
@@ -247,6 +267,16 @@ impl Sim {
         sim.push(Millis(0), Ev::MetricSample);
         sim.account_start();
         sim
+    }
+
+    /// The cluster's ARN.
+    pub fn cluster_arn(&self) -> String {
+        format!("arn:aws:ecs:{}:{ACCOUNT}:cluster/{}", self.region, self.sc.cluster)
+    }
+
+    /// An ECS ARN of this account and region (`kind` = `task`, `service`, …).
+    pub fn ecs_arn(&self, kind: &str, rest: &str) -> String {
+        format!("arn:aws:ecs:{}:{ACCOUNT}:{kind}/{rest}", self.region)
     }
 
     pub(crate) fn push(&mut self, at: Millis, ev: Ev) {
@@ -482,7 +512,8 @@ impl Sim {
             format!("{:017x}", 0x0ba1_1a57_0000_0000u64 ^ (self.sc.seed.wrapping_mul(0x9E37_79B9) << 20) ^ n as u64);
         let ec2_id = format!("i-{}", &id[id.len() - 17..]);
         let arn = format!(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{}",
+            "arn:aws:ecs:{}:{ACCOUNT}:container-instance/{}/{}",
+            self.region,
             self.sc.cluster,
             crate::scheduler::hex_id(self.sc.seed ^ 0xC1, n as u64)
         );
@@ -621,7 +652,7 @@ impl Sim {
             }
         }
         InstanceStateChange {
-            cluster_arn: format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", self.sc.cluster),
+            cluster_arn: self.cluster_arn(),
             container_instance_arn: i.arn.clone(),
             ec2_instance_id: i.ec2_id.clone(),
             status: status.into(),

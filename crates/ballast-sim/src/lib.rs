@@ -15,6 +15,7 @@
 //! - [`generate`]: generated scenarios for property tests and benchmarks.
 //! - [`variants`]: generated variants of a scenario (`simulate --variants`).
 
+pub mod api;
 pub mod backend;
 pub mod catalogue;
 pub mod cloudwatch;

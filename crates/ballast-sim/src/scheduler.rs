@@ -86,6 +86,11 @@ pub struct Svc {
     pub place_failures: u32,
     /// No placement is attempted before then (the back-off after a failed attempt).
     pub retry_at: Millis,
+    /// The task definition ARN of the current deployment (`NAME:1` from a scenario).
+    pub task_def: String,
+    /// Earlier deployments whose tasks may still run with another task definition (the twin's
+    /// UpdateService with a new one): (deployment, task definition ARN, spec).
+    pub old_specs: Vec<(u32, String, TaskSpec)>,
 }
 
 impl Sim {
@@ -127,6 +132,13 @@ impl Sim {
                 policy_missing: 0,
                 place_failures: 0,
                 retry_at: Millis(0),
+                task_def: format!(
+                    "arn:aws:ecs:{}:{}:task-definition/{}:1",
+                    self.region,
+                    crate::engine::ACCOUNT,
+                    s.name
+                ),
+                old_specs: vec![],
             });
             self.svc_live.push(vec![]);
         }
@@ -181,13 +193,45 @@ impl Sim {
         // events are harmless (task_healthy ignores running tasks).
     }
 
-    fn spec_of(&self, t: usize) -> TaskSpec {
+    /// As [`Sim::spec_of`], borrowed.
+    pub(crate) fn spec_ref(&self, t: usize) -> &TaskSpec {
         let task = &self.tasks[t];
         match (task.service, task.standalone) {
-            (Some(s), _) => self.svcs[s].spec.clone(),
+            (Some(s), _) => {
+                let svc = &self.svcs[s];
+                match svc.old_specs.iter().find(|(d, _, _)| *d == task.deployment && *d != svc.deployment) {
+                    Some((_, _, spec)) => spec,
+                    None => &svc.spec,
+                }
+            }
+            (None, Some(k)) => &self.standalone_specs[k],
+            _ => unreachable!("a task is a service task or a standalone task"),
+        }
+    }
+
+    pub(crate) fn spec_of(&self, t: usize) -> TaskSpec {
+        let task = &self.tasks[t];
+        match (task.service, task.standalone) {
+            (Some(s), _) => {
+                let svc = &self.svcs[s];
+                match svc.old_specs.iter().find(|(d, _, _)| *d == task.deployment && *d != svc.deployment) {
+                    Some((_, _, spec)) => spec.clone(),
+                    None => svc.spec.clone(),
+                }
+            }
             (None, Some(k)) => self.standalone_specs[k].clone(),
             _ => unreachable!("a task is a service task or a standalone task"),
         }
+    }
+
+    /// Adds a service (the twin's CreateService); the scheduler places its tasks at once.
+    pub(crate) fn add_service(&mut self, svc: Svc) -> usize {
+        let s = self.svcs.len();
+        self.svcs.push(svc);
+        self.svc_live.push(vec![]);
+        self.service_updated(s);
+        self.reconcile();
+        s
     }
 
     /// The service was updated (desired count or a new deployment): the scheduler evaluates
@@ -208,8 +252,7 @@ impl Sim {
         self.cs.place(n, &spec);
         self.reserved.cpu += spec.cpu;
         self.reserved.memory += spec.memory;
-        let arn =
-            format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{}", self.sc.cluster, hex_id(self.sc.seed, id as u64));
+        let arn = self.ecs_arn("task", &format!("{}/{}", self.sc.cluster, hex_id(self.sc.seed, id as u64)));
         self.task_ids.insert(arn.clone(), id);
         self.tasks.push(SimTask {
             arn,

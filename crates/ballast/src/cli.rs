@@ -75,6 +75,26 @@ pub enum Command {
     /// The CloudFormation template of the Lambda deployment for the configuration: its role
     /// is `iam-policy`'s, its rules the configured jobs' triggers (docs/lambda.md).
     Template(TemplateArgs),
+    /// Serve a scenario's simulated cluster over AWS's APIs (ECS, Auto Scaling, CloudWatch)
+    /// for any client: the SDKs, boto3, the AWS CLI, ballast (docs/twin.md).
+    Twin(TwinArgs),
+}
+
+/// `twin`.
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    /// Scenario file (SPEC.md, Scenario format v1): the world served.
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    pub listen: std::net::SocketAddr,
+    /// Simulated time per wall-clock time (e.g. 10: ten simulated seconds a second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Listen on a non-loopback address (anyone who reaches it can change the world).
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 /// `template`.

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod demo;
 pub mod simulate;
 pub mod template;
+pub mod twin;
 pub mod validate;
 pub mod variants;
 
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate(a) => validate::run(&a, g.config.as_deref()),
         Command::IamPolicy(a) => aws::iam_policy(&a, &g),
         Command::Template(a) => template::run(&a, &g),
+        Command::Twin(a) => twin::run(&a),
     }
 }
 
@@ -95,6 +97,16 @@ fn refuse_inapplicable(c: &Command, g: &crate::cli::Global) -> Result<()> {
             }
         }
         Command::Template(_) => Ok(()),
+        Command::Twin(_) => {
+            aws_only("twin (it serves the AWS APIs; point clients at it)")?;
+            no_backend("twin")?;
+            if g.config.is_some() {
+                return Err(AppError::Input(
+                    "--config does not apply to twin: it serves a scenario, not a configuration".into(),
+                ));
+            }
+            Ok(())
+        }
     }
 }
 

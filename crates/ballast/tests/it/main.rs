@@ -9,3 +9,4 @@ mod fuzz;
 mod lambda;
 mod own;
 mod support;
+mod twin;
