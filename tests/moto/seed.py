@@ -1,7 +1,7 @@
 """Seeds the emulator with a cluster for ballast's integration tests and prints what it made
 as JSON. The emulator's scheduler (server.py) places the service tasks.
 
-usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|three-az|constrained|spot|autoscale|large
+usage: python3 seed.py ENDPOINT imbalanced|imbalanced-rolling|three-az|constrained|large
   cluster "shop" (tagged ballast:enabled=true): one m5.large-sized instance in us-east-1a
   receives service "web" (6 tasks of 256 CPU / 512 MiB, spread over AZ then instance) and a
   standalone task; then two more instances join (us-east-1b, us-east-1a), empty.
@@ -115,66 +115,6 @@ elif kind == "constrained":
                                                      "targetId": second["container_instance_arn"].rsplit("/", 1)[1]}])
     third = instance(cluster, "us-east-1c")
     print(json.dumps({"cluster": cluster, "instances": [first, second, third]}))
-elif kind == "spot":
-    # Cluster "shop" on two instances, an empty on-demand backup group "od-backup", and the
-    # AWS/EC2Spot metrics of fleet "sfr-test" for the last 25 minutes: target 6, 3 pending.
-    import datetime
-    cluster = "shop"
-    ecs.create_cluster(clusterName=cluster)
-    asg = boto3.client("autoscaling", **kw)
-    cw = boto3.client("cloudwatch", **kw)
-    made = [instance(cluster, "us-east-1a"), instance(cluster, "us-east-1b")]
-    asg.create_launch_configuration(LaunchConfigurationName="od", ImageId=image, InstanceType="m5.large")
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName="od-backup", LaunchConfigurationName="od", MinSize=0, MaxSize=4, DesiredCapacity=0,
-        AvailabilityZones=["us-east-1a", "us-east-1b"],
-    )
-    now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
-    for m in range(25, 0, -1):
-        t = now - datetime.timedelta(minutes=m)
-        cw.put_metric_data(Namespace="AWS/EC2Spot", MetricData=[
-            {"MetricName": name, "Dimensions": [{"Name": "FleetRequestId", "Value": "sfr-test"}], "Timestamp": t, "Value": v}
-            for name, v in (("TargetCapacity", 6.0), ("FulfilledCapacity", 3.0), ("PendingCapacity", 3.0))
-        ])
-    print(json.dumps({"cluster": cluster, "instances": made, "group": "od-backup", "fleet": "sfr-test"}))
-elif kind == "autoscale":
-    # Cluster "shop" on the one instance of Auto Scaling group "asg-main" (min 1, max 3),
-    # services "worker" (1 task of 1024 CPU / 2048 MiB) and "web" (1 of 256 / 512), and the
-    # custom metric Custom/App RequestRate (web) at 900 for the last 10 minutes.
-    import datetime
-    cluster = "shop"
-    ecs.create_cluster(clusterName=cluster)
-    asg = boto3.client("autoscaling", **kw)
-    cw = boto3.client("cloudwatch", **kw)
-    asg.create_launch_configuration(LaunchConfigurationName="main", ImageId=image, InstanceType="m5.large")
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName="asg-main", LaunchConfigurationName="main", MinSize=1, MaxSize=3, DesiredCapacity=1,
-        AvailabilityZones=["us-east-1a"],
-    )
-    iid = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["asg-main"])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
-    ci = ecs.register_container_instance(
-        cluster=cluster,
-        instanceIdentityDocument=json.dumps({"instanceId": iid}),
-        totalResources=[
-            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680},
-        ],
-    )["containerInstance"]
-    for name, cpu, mem in (("worker", 1024, 2048), ("web", 256, 512)):
-        ecs.register_task_definition(
-            family=name,
-            containerDefinitions=[{"name": name, "image": "busybox", "cpu": cpu, "memory": mem, "essential": True}],
-        )
-        ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=name, desiredCount=1)
-        wait_tasks(cluster, f"service:{name}", 1)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
-    for m in range(10, 0, -1):
-        cw.put_metric_data(Namespace="Custom/App", MetricData=[{
-            "MetricName": "RequestRate", "Dimensions": [{"Name": "Service", "Value": "web"}],
-            "Timestamp": now - datetime.timedelta(minutes=m), "Value": 900.0,
-        }])
-    print(json.dumps({"cluster": cluster, "group": "asg-main", "ec2_instance_id": iid,
-                      "container_instance_arn": ci["containerInstanceArn"]}))
 elif kind == "large":
     # 100 instances over three AZs, then 10 services of 40 tasks each, spread by the emulator's
     # scheduler (for measuring, not for asserting behaviour).

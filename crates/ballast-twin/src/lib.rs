@@ -287,7 +287,28 @@ pub fn state(world: &World) -> Value {
     let services: Vec<Value> = snap
         .services
         .iter()
-        .map(|s| json!({"name": s.name, "desired": s.desired, "running": s.running, "pending": s.pending, "task_definition": s.task_definition.arn}))
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "desired": s.desired,
+                "running": s.running,
+                "pending": s.pending,
+                "task_definition": s.task_definition.arn,
+                "tags": s.tags,
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = (0..sim.sc.groups.len())
+        .map(|g| {
+            let spec = &sim.sc.groups[g];
+            json!({
+                "name": spec.name,
+                "desired": sim.groups[g].desired,
+                "min": spec.min,
+                "max": spec.max,
+                "instances": sim.group_members(g).len(),
+            })
+        })
         .collect();
     json!({
         "scenario": sim.sc.name,
@@ -297,6 +318,8 @@ pub fn state(world: &World) -> Value {
         "speed": world.speed,
         "instances": instances,
         "services": services,
+        "groups": groups,
+        "cluster_tags": sim.cluster_tags,
         "api_calls": sim.acct.api,
     })
 }

@@ -114,7 +114,7 @@ impl Moto {
 const MUTATING: &[&str] = &ballast_core::action::Action::OPERATIONS;
 
 /// A run's actions without its lease calls (which every acting run makes first and last).
-fn job_actions(actions: &[Value]) -> Vec<Value> {
+pub(crate) fn job_actions(actions: &[Value]) -> Vec<Value> {
     let lease = |a: &Value| ["tag_cluster", "untag_cluster"].contains(&a["action"]["kind"].as_str().unwrap_or(""));
     let out: Vec<Value> = actions.iter().filter(|a| !lease(a)).cloned().collect();
     if out.len() < actions.len() {
@@ -123,20 +123,20 @@ fn job_actions(actions: &[Value]) -> Vec<Value> {
     out
 }
 
-fn calls(v: &Value) -> BTreeMap<String, u64> {
+pub(crate) fn calls(v: &Value) -> BTreeMap<String, u64> {
     assert_eq!(v["schema_version"], 1, "{v}");
     let by: BTreeMap<String, u64> = serde_json::from_value(v["api_calls"]["by_operation"].clone()).expect("api_calls");
     assert_eq!(v["api_calls"]["total"].as_u64(), Some(by.values().sum::<u64>()));
     by
 }
 
-fn mutating(c: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub(crate) fn mutating(c: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     c.iter().filter(|(k, _)| MUTATING.contains(&k.as_str())).map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 /// The calls a list of actions names: one per action (batches of 10 fit in one here), and
 /// the protection read before each stop.
-fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
+pub(crate) fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for a in actions {
         let op = match a["action"]["kind"].as_str().unwrap() {
@@ -163,7 +163,7 @@ fn named_by(actions: &[Value]) -> BTreeMap<String, u64> {
     m
 }
 
-fn policy_actions(_m: &Moto, config: Option<&Path>, env: &[(&str, &str)]) -> BTreeSet<String> {
+fn policy_actions(config: Option<&Path>, env: &[(&str, &str)]) -> BTreeSet<String> {
     // iam-policy calls no API: no endpoint.
     let mut args = vec!["iam-policy", "--region", "us-east-1"];
     if let Some(c) = config {
@@ -186,8 +186,13 @@ fn assert_granted(m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>)
     assert_granted_env(m, config, made, &[])
 }
 
-fn assert_granted_env(m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>, env: &[(&str, &str)]) {
-    let granted = policy_actions(m, config, env);
+fn assert_granted_env(_m: &Moto, config: Option<&Path>, made: &BTreeMap<String, u64>, env: &[(&str, &str)]) {
+    assert_granted_by(config, made, env)
+}
+
+/// Every call made is one `ballast iam-policy` grants for the configuration.
+pub(crate) fn assert_granted_by(config: Option<&Path>, made: &BTreeMap<String, u64>, env: &[(&str, &str)]) {
+    let granted = policy_actions(config, env);
     for op in made.keys() {
         assert!(granted.contains(op), "ballast called {op}, which `ballast iam-policy` does not grant: {granted:?}");
     }
@@ -584,44 +589,6 @@ fn a_service_with_application_auto_scaling_is_left_alone() {
 }
 
 #[test]
-fn spot_fallback_scales_the_on_demand_group_from_the_fleet_metrics() {
-    let m = Moto::start();
-    m.seed("spot");
-    let cfg = temp_file(
-        "spot.yaml",
-        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-test, on_demand_group: od-backup}\n",
-    );
-    let c = cfg.to_str().unwrap();
-    let v = m.json(&["run", "--config", c, "--job", "spot-fallback"]);
-    let all = v["clusters"][0]["actions"].as_array().unwrap();
-    let actions = &job_actions(all);
-    assert_eq!(actions.len(), 1, "{v}");
-    let a = &actions[0]["action"];
-    assert_eq!(
-        (a["kind"].as_str(), a["group"].as_str(), a["desired"].as_u64()),
-        (Some("set_group_desired"), Some("od-backup"), Some(3))
-    );
-    assert_eq!(a["honor_cooldown"], false, "scale out at once");
-    assert_eq!(m.truth("group:od-backup")["desired"], 3);
-    assert_eq!(mutating(&calls(&v)), named_by(all));
-    assert!(calls(&v)["GetMetricData"] >= 1 && calls(&v)["DescribeAutoScalingGroups"] >= 1);
-    assert_granted(&m, Some(&cfg), &calls(&v));
-    // The same shortfall again: nothing more to do.
-    let v = m.json(&["run", "--config", c, "--job", "spot-fallback"]);
-    assert!(v["clusters"][0]["actions"].as_array().unwrap().is_empty(), "{v}");
-    // A fleet with no datapoint is unknown, not zero: nothing scales.
-    let cfg = temp_file(
-        "nodata.yaml",
-        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-none, on_demand_group: od-backup}\n",
-    );
-    let v = m.json(&["run", "--config", cfg.to_str().unwrap(), "--job", "spot-fallback"]);
-    let c = &v["clusters"][0];
-    assert!(c["actions"].as_array().unwrap().is_empty(), "{v}");
-    assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("unknown"), "{v}");
-    assert_eq!(m.truth("group:od-backup")["desired"], 3);
-}
-
-#[test]
 fn a_run_changes_nothing_while_another_holds_the_lease() {
     let m = Moto::start();
     m.seed("imbalanced");
@@ -644,7 +611,7 @@ fn a_run_changes_nothing_while_another_holds_the_lease() {
 
 /// A one-route HTTP JSON metric server on 127.0.0.1 (a RabbitMQ stand-in): answers every
 /// request with `body`; sends each request head.
-fn metric_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+pub(crate) fn metric_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader, Write};
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -670,61 +637,4 @@ fn metric_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>)
         }
     });
     (port, rx)
-}
-
-#[test]
-fn autoscale_scales_services_from_http_and_cloudwatch_metrics_and_the_group_to_fit() {
-    let m = Moto::start();
-    m.seed("autoscale");
-    let (port, heads) = metric_server(r#"{"queue": {"messages_ready": 250}}"#);
-    let def = format!(
-        "autoscale_group: asg-main\nmin: 1\nmax: 4\nservices:\n  worker:\n    min: 1\n    max: 5\n    metric_sources:\n      \
-         third_party:\n        - url: http://%(Q_USER):%(Q_PASS)@127.0.0.1:{port}/api/queues/celery\n          \
-         statistics: [{{name: queue.messages_ready, alias: queue_length}}]\n    events:\n      \
-         - {{metric: queue_length, action: 2, min: 100, max: null}}\n      - {{metric: queue_length, action: -1, min: null, max: 3}}\n  \
-         web:\n    min: 1\n    max: 3\n    metric_sources:\n      cloudwatch:\n        - namespace: Custom/App\n          \
-         metric_name: RequestRate\n          dimensions: [{{name: Service, value: web}}]\n          period: 60\n          \
-         statistics: [{{name: Average, alias: rate}}]\n    events:\n      - {{metric: rate / 100, action: 1, min: 5, max: null}}\n"
-    );
-    let dir = std::env::temp_dir().join(format!("ballast-autoscale-moto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("shop.yml"), def).unwrap();
-    let d = dir.to_str().unwrap();
-    let env = [("Q_USER", "guest"), ("Q_PASS", "pw-never-logged")];
-    let o = m.ballast_env(&["run", "--config", d, "--job", "autoscale", "--json"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stdout(&o).contains("pw-never-logged") && !stderr(&o).contains("pw-never-logged"));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let c = &v["clusters"][0];
-    let a = &c["autoscale"];
-    assert_eq!(a["metrics"]["worker.queue_length"], 250.0, "{v}");
-    assert_eq!(a["metrics"]["web.rate"], 900.0, "{v}");
-    let head = heads.recv().unwrap();
-    assert!(head.contains("authorization: Basic Z3Vlc3Q6cHctbmV2ZXItbG9nZ2Vk"), "{head}");
-    let truth = m.truth("shop");
-    let desired: BTreeMap<String, u64> = truth["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["name"].as_str().unwrap().to_string(), s["desired"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(desired["worker"], 3, "base is the desired count, +2: {v}");
-    assert_eq!(desired["web"], 2, "{v}");
-    let tags = &truth["services"].as_array().unwrap().iter().find(|s| s["name"] == "worker").unwrap()["tags"];
-    assert!(tags["ballast:autoscaled"].as_str().unwrap().starts_with("out@"), "{truth}");
-    // The new web task fits beside the first ones; the 2 new workers (1024 CPU each) need one
-    // more 2048-CPU instance. The configuration's min/max (1, 4) replace the group's (1, 3).
-    let g = m.truth("group:asg-main");
-    assert_eq!((g["min"].as_u64(), g["max"].as_u64(), g["desired"].as_u64()), (Some(1), Some(4), Some(2)), "{v}");
-    let all = c["actions"].as_array().unwrap();
-    assert_eq!(mutating(&calls(&v)), named_by(all));
-    assert_granted_env(&m, Some(&dir), &calls(&v), &env);
-    // At once again: the scale-out cooldown holds the services; the booting instances (moto
-    // launched them, ECS has not registered them) cover the waiting tasks.
-    let v = m.json_env(&["run", "--config", d, "--job", "autoscale"], &env);
-    let c = &v["clusters"][0];
-    assert!(job_actions(c["actions"].as_array().unwrap()).is_empty(), "{v}");
-    assert!(c["autoscale"]["services"][1]["why"].as_str().unwrap().contains("cooldown"), "{v}");
-    assert!(c["autoscale"]["decision"].as_str().unwrap().contains("booting"), "{v}");
-    assert_eq!(m.truth("group:asg-main")["desired"], 2);
 }

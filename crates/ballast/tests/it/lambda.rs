@@ -308,14 +308,16 @@ fn no_disruptive_step_starts_that_the_deadline_would_cut_short() {
 
 #[test]
 fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
-    let m = Moto::start();
-    m.seed("spot");
+    // The pool's metrics come from CloudWatch (rpcv2Cbor), which the twin serves and moto does
+    // not: the twin's Spot outage, 8 minutes in.
+    let t = crate::twin::Twin::start(&crate::support::own("twin-spot.yaml"), "1");
+    t.advance_to(600);
     let config = "clusters:\n  shop:\n    spot_fallback: {fleet_request_id: sfr-test, on_demand_group: od-backup}\n";
     let api = RuntimeApi::start(vec![
         ("fleet".into(), json!({"fleetID": "sfr-test"}).to_string()),
         ("other".into(), json!({"fleetID": "sfr-other"}).to_string()),
     ]);
-    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("BALLAST_CONFIG", config)]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &t.url), ("BALLAST_CONFIG", config)]);
     let answers = api.answers(2, Duration::from_secs(60));
     let (_, stderr) = output(child);
     assert_eq!(answers.len(), 2, "{stderr}");
@@ -324,30 +326,35 @@ fn a_spot_shortfall_event_runs_that_fleets_spot_fallback() {
     let c = &fleet.body["clusters"][0];
     assert!(c["spot_fallback"]["decision"].as_str().unwrap().contains("scale od-backup out"), "{c}");
     assert!(c["rebalance"].is_null() && c["autoscale"].is_null(), "a Spot event runs spot-fallback only: {c}");
-    assert_eq!(m.truth("group:od-backup")["desired"], 3);
+    let scaled =
+        c["actions"].as_array().unwrap().iter().find(|a| a["action"]["kind"] == "set_group_desired").expect("scaled");
+    let state = t.admin("GET", "/_twin/state");
+    let od = state["groups"].as_array().unwrap().iter().find(|g| g["name"] == "od-backup").unwrap();
+    assert_eq!(od["desired"], scaled["action"]["desired"], "{state}");
     let other = answers.iter().find(|a| a.id == "other").unwrap();
     assert_eq!(other.body["errorType"], "NonRetryable.NotConfigured", "{other:?}");
 }
 
 #[test]
 fn a_scheduled_run_runs_the_autoscale_job() {
-    let m = Moto::start();
-    m.seed("autoscale");
+    // A CloudWatch metric source: the twin (rpcv2Cbor), with ten minutes of datapoints.
+    let t = crate::twin::Twin::start(&crate::support::own("twin-autoscale.yaml"), "1");
+    t.advance_to(660);
     let config = "clusters:\n  shop:\n    rebalance: {enabled: false}\n    autoscale:\n      autoscale_group: asg-main\n      \
                   services:\n        web:\n          min: 1\n          max: 3\n          metric_sources:\n            cloudwatch:\n              \
                   - {namespace: Custom/App, metric_name: RequestRate, dimensions: [{name: Service, value: web}], period: 60, \
                   statistics: [{name: Average, alias: rate}]}\n          events:\n            - {metric: rate, action: 1, min: 500, max: null}\n";
     let api = RuntimeApi::start(vec![("tick".into(), scheduled())]);
-    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("BALLAST_CONFIG", config)]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &t.url), ("BALLAST_CONFIG", config)]);
     let answers = api.answers(1, Duration::from_secs(60));
     let (_, stderr) = output(child);
     assert_eq!(answers.len(), 1, "{stderr}");
     assert_eq!(answers[0].kind, "response", "{:?}", answers[0]);
     let c = &answers[0].body["clusters"][0];
     assert_eq!(c["autoscale"]["services"][0]["new_desired"], 2, "{c}");
-    let truth = m.truth("shop");
-    let web = truth["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
-    assert_eq!(web["desired"], 2, "{truth}");
+    let state = t.admin("GET", "/_twin/state");
+    let web = state["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
+    assert_eq!(web["desired"], 2, "{state}");
 }
 
 /// Issue [10]: `ballast-lambda --help` prints help; started outside Lambda it says so (exit
@@ -371,8 +378,8 @@ fn the_function_binary_explains_itself() {
 /// --config DIR` writes it) runs those definitions.
 #[test]
 fn a_packaged_seed_003_directory_is_the_configuration() {
-    let m = Moto::start();
-    m.seed("autoscale");
+    let t = crate::twin::Twin::start(&crate::support::own("twin-autoscale.yaml"), "1");
+    t.advance_to(660);
     let root = std::env::temp_dir().join(format!("ballast-task-root-{}", std::process::id()));
     std::fs::create_dir_all(root.join("ballast.d")).unwrap();
     std::fs::write(
@@ -383,7 +390,7 @@ fn a_packaged_seed_003_directory_is_the_configuration() {
     )
     .unwrap();
     let api = RuntimeApi::start(vec![("tick".into(), scheduled())]);
-    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &m.url), ("LAMBDA_TASK_ROOT", root.to_str().unwrap())]);
+    let child = start_function(&api, &[("AWS_ENDPOINT_URL", &t.url), ("LAMBDA_TASK_ROOT", root.to_str().unwrap())]);
     let answers = api.answers(1, Duration::from_secs(60));
     let (_, stderr) = output(child);
     assert_eq!(answers.len(), 1, "{stderr}");

@@ -18,9 +18,9 @@ fn tests_dir() -> PathBuf {
 }
 
 /// One `ballast twin` process on a free loopback port, killed on drop.
-struct Twin {
+pub(crate) struct Twin {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Twin {
@@ -31,7 +31,7 @@ impl Drop for Twin {
 }
 
 impl Twin {
-    fn start(scenario: &Path, speed: &str) -> Twin {
+    pub(crate) fn start(scenario: &Path, speed: &str) -> Twin {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ballast"))
             .args(["twin", "--scenario", scenario.to_str().unwrap(), "--listen", "127.0.0.1:0", "--speed", speed])
             .stdout(Stdio::piped())
@@ -45,7 +45,7 @@ impl Twin {
     }
 
     /// One request to the twin's own routes; the JSON answer.
-    fn admin(&self, method: &str, path: &str) -> Value {
+    pub(crate) fn admin(&self, method: &str, path: &str) -> Value {
         let host = self.url.trim_start_matches("http://");
         let mut s = TcpStream::connect(host).expect("connect to the twin");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -58,7 +58,7 @@ impl Twin {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
-    fn advance_to(&self, seconds: u64) {
+    pub(crate) fn advance_to(&self, seconds: u64) {
         self.admin("POST", &format!("/_twin/advance?to={seconds}"));
     }
 
@@ -282,4 +282,139 @@ fn twin_refuses_bad_input_with_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
+}
+
+/// The twin's services by name (from `/_twin/state`).
+fn services_of(state: &Value) -> std::collections::BTreeMap<String, Value> {
+    state["services"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s.clone())).collect()
+}
+
+fn group_of<'a>(state: &'a Value, name: &str) -> &'a Value {
+    state["groups"].as_array().unwrap().iter().find(|g| g["name"] == name).expect("the group")
+}
+
+/// spot-fallback reads the pool's AWS/EC2Spot metrics over CloudWatch's rpcv2Cbor (the SDK
+/// this crate builds with) and backfills with the on-demand group; the twin then boots the
+/// instances and places the tasks the outage left waiting.
+#[test]
+fn spot_fallback_backfills_a_spot_outage_on_the_twin() {
+    let sc = own("twin-spot.yaml");
+    let t = Twin::start(&sc, "1");
+    t.advance_to(600);
+    let cfg = crate::support::temp_file(
+        "twin-spot.yaml",
+        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-test, on_demand_group: od-backup}\n",
+    );
+    let c = cfg.to_str().unwrap();
+    let o = t.ballast(&["run", "--config", c, "--job", "spot-fallback", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = v["clusters"][0]["actions"].as_array().unwrap();
+    let actions = crate::aws::job_actions(all);
+    assert_eq!(actions.len(), 1, "{v}");
+    let a = &actions[0]["action"];
+    assert_eq!((a["kind"].as_str(), a["group"].as_str()), (Some("set_group_desired"), Some("od-backup")), "{v}");
+    assert_eq!(a["honor_cooldown"], false, "scale out at once");
+    let calls = crate::aws::calls(&v);
+    assert!(calls["GetMetricData"] >= 1 && calls["DescribeAutoScalingGroups"] >= 1, "{calls:?}");
+    assert_eq!(crate::aws::mutating(&calls), crate::aws::named_by(all));
+    crate::aws::assert_granted_by(Some(&cfg), &calls, &[]);
+    // The same decision in-process, from the same world at the same time.
+    let o = ballast(&["run", "--scenario", sc.to_str().unwrap(), "--at", "600s", "--job", "spot-fallback", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inproc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let same = crate::aws::job_actions(inproc["clusters"][0]["actions"].as_array().unwrap());
+    assert_eq!(same[0]["action"]["desired"], a["desired"], "in-process: {inproc}");
+    let wanted = a["desired"].as_u64().unwrap();
+    assert!(wanted > 0);
+    assert_eq!(group_of(&t.admin("GET", "/_twin/state"), "od-backup")["desired"], wanted);
+    // Again at once: nothing more to do.
+    let o = t.ballast(&["run", "--config", c, "--job", "spot-fallback", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(crate::aws::job_actions(v["clusters"][0]["actions"].as_array().unwrap()).is_empty(), "{v}");
+    // A fleet with no datapoint is unknown, not zero: nothing scales.
+    let none = crate::support::temp_file(
+        "twin-nodata.yaml",
+        "clusters:\n  shop:\n    rebalance: {enabled: false}\n    spot_fallback: {fleet_request_id: sfr-none, on_demand_group: od-backup}\n",
+    );
+    let o = t.ballast(&["run", "--config", none.to_str().unwrap(), "--job", "spot-fallback", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cl = &v["clusters"][0];
+    assert!(cl["actions"].as_array().unwrap().is_empty(), "{v}");
+    assert!(cl["spot_fallback"]["decision"].as_str().unwrap().contains("unknown"), "{v}");
+    // What moto could not show: the backup boots, registers, and ECS places the tasks.
+    t.advance_to(1800);
+    let s = t.admin("GET", "/_twin/state");
+    assert_eq!(group_of(&s, "od-backup")["instances"], wanted);
+    let web = &services_of(&s)["web"];
+    assert_eq!(web["running"], web["desired"], "{s}");
+}
+
+/// autoscale reads an HTTP JSON metric (a RabbitMQ stand-in) and a CloudWatch metric (over
+/// rpcv2Cbor), scales both services and the group to fit; the twin launches the instance and
+/// places the new tasks.
+#[test]
+fn autoscale_scales_services_and_the_group_from_http_and_cloudwatch_metrics_on_the_twin() {
+    let t = Twin::start(&own("twin-autoscale.yaml"), "1");
+    // Ten minutes of RequestRate datapoints.
+    t.advance_to(660);
+    let (port, heads) = crate::aws::metric_server(r#"{"queue": {"messages_ready": 250}}"#);
+    let def = format!(
+        "autoscale_group: asg-main\nmin: 1\nmax: 4\nservices:\n  worker:\n    min: 1\n    max: 5\n    metric_sources:\n      \
+         third_party:\n        - url: http://%(Q_USER):%(Q_PASS)@127.0.0.1:{port}/api/queues/celery\n          \
+         statistics: [{{name: queue.messages_ready, alias: queue_length}}]\n    events:\n      \
+         - {{metric: queue_length, action: 2, min: 100, max: null}}\n      - {{metric: queue_length, action: -1, min: null, max: 3}}\n  \
+         web:\n    min: 1\n    max: 3\n    metric_sources:\n      cloudwatch:\n        - namespace: Custom/App\n          \
+         metric_name: RequestRate\n          dimensions: [{{name: Service, value: web}}]\n          period: 60\n          \
+         statistics: [{{name: Average, alias: rate}}]\n    events:\n      - {{metric: rate / 100, action: 1, min: 5, max: null}}\n"
+    );
+    let dir = std::env::temp_dir().join(format!("ballast-autoscale-twin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("shop.yml"), def).unwrap();
+    let d = dir.to_str().unwrap();
+    let env = [("Q_USER", "guest"), ("Q_PASS", "pw-never-logged")];
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
+        c.args(args).args(["--region", "us-east-1", "--endpoint-url", &t.url]).envs(env);
+        c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+        c.env("AWS_EC2_METADATA_DISABLED", "true").current_dir(std::env::temp_dir()).output().unwrap()
+    };
+    let o = run(&["run", "--config", d, "--job", "autoscale", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("pw-never-logged") && !stderr(&o).contains("pw-never-logged"));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["clusters"][0];
+    assert_eq!(c["autoscale"]["metrics"]["worker.queue_length"], 250.0, "{v}");
+    assert_eq!(c["autoscale"]["metrics"]["web.rate"], 900.0, "{v}");
+    let head = heads.recv().unwrap();
+    assert!(head.contains("authorization: Basic Z3Vlc3Q6cHctbmV2ZXItbG9nZ2Vk"), "{head}");
+    let s = t.admin("GET", "/_twin/state");
+    let svcs = services_of(&s);
+    assert_eq!(svcs["worker"]["desired"], 3, "base is the desired count, +2: {v}");
+    assert_eq!(svcs["web"]["desired"], 2, "{v}");
+    assert!(svcs["worker"]["tags"]["ballast:autoscaled"].as_str().unwrap().starts_with("out@"), "{s}");
+    // The new web task fits beside the first ones; the 2 new workers (1024 CPU each) need one
+    // more 2048-CPU instance. The configuration's min/max (1, 4) replace the group's (1, 3).
+    let g = group_of(&s, "asg-main");
+    assert_eq!((g["min"].as_u64(), g["max"].as_u64(), g["desired"].as_u64()), (Some(1), Some(4), Some(2)), "{v}");
+    let all = c["actions"].as_array().unwrap();
+    let calls = crate::aws::calls(&v);
+    assert_eq!(crate::aws::mutating(&calls), crate::aws::named_by(all));
+    assert!(calls["GetMetricData"] >= 1, "{calls:?}");
+    crate::aws::assert_granted_by(Some(&dir), &calls, &env);
+    // At once again: the scale-out cooldown holds the services; the booting instance covers
+    // the waiting tasks.
+    let o = run(&["run", "--config", d, "--job", "autoscale", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["clusters"][0];
+    assert!(crate::aws::job_actions(c["actions"].as_array().unwrap()).is_empty(), "{v}");
+    assert!(c["autoscale"]["services"][1]["why"].as_str().unwrap().contains("cooldown"), "{v}");
+    assert!(c["autoscale"]["decision"].as_str().unwrap().contains("booting"), "{v}");
+    // Then the instance registers and ECS places the tasks that waited.
+    t.advance_to(1200);
+    let s = t.admin("GET", "/_twin/state");
+    for svc in services_of(&s).values() {
+        assert_eq!(svc["running"], svc["desired"], "{s}");
+    }
+    assert_eq!(s["instances"].as_array().unwrap().len(), 2);
 }
