@@ -130,145 +130,160 @@ impl<'a> SimBackend<'a> {
 impl Sim {
     /// The cluster as DescribeContainerInstances/DescribeServices/DescribeTasks show it.
     pub fn snapshot(&self) -> Snapshot {
-        let mut instances = Vec::new();
-        for (n, i) in self.insts.iter().enumerate() {
-            let status = match i.state {
-                InstState::Active => InstanceStatus::Active,
-                InstState::Draining => InstanceStatus::Draining,
-                _ => continue,
-            };
-            let node = &self.cs.nodes[n];
-            let (mut running, mut pending) = (0, 0);
-            for &t in &self.node_live[n] {
-                match self.tasks[t].state {
-                    TState::Running => running += 1,
-                    TState::Pending => pending += 1,
-                    _ => {}
-                }
+        let instances = (0..self.insts.len()).filter_map(|n| self.instance_view(n)).collect();
+        let services = (0..self.svcs.len()).map(|s| self.service_view(s)).collect();
+        let tasks =
+            (0..self.insts.len()).flat_map(|n| self.node_live[n].iter()).filter_map(|&t| self.task_view(t)).collect();
+        Snapshot { cluster: self.sc.cluster.clone(), taken_at: self.now, instances, services, tasks }
+    }
+
+    /// One service and its live tasks, as DescribeServices and DescribeTasks show them.
+    pub(crate) fn service_state_view(&self, s: usize) -> ballast_core::model::ServiceState {
+        let mut live: Vec<usize> = self.svc_live[s].clone();
+        // In the snapshot's order (by instance, then placement).
+        live.sort_by_key(|&t| (self.tasks[t].node, t));
+        ballast_core::model::ServiceState {
+            service: self.service_view(s),
+            tasks: live.into_iter().filter_map(|t| self.task_view(t)).filter(|t| t.is_live()).collect(),
+        }
+    }
+
+    /// Container instance `n` as DescribeContainerInstances shows it (`None`: not registered).
+    pub(crate) fn instance_view(&self, n: usize) -> Option<ContainerInstance> {
+        let i = &self.insts[n];
+        let status = match i.state {
+            InstState::Active => InstanceStatus::Active,
+            InstState::Draining => InstanceStatus::Draining,
+            _ => return None,
+        };
+        let node = &self.cs.nodes[n];
+        let (mut running, mut pending) = (0, 0);
+        for &t in &self.node_live[n] {
+            match self.tasks[t].state {
+                TState::Running => running += 1,
+                TState::Pending => pending += 1,
+                _ => {}
             }
-            instances.push(ContainerInstance {
-                arn: i.arn.clone(),
-                ec2_instance_id: i.ec2_id.clone(),
-                status,
-                agent_connected: node.agent_connected,
-                registered: node.registered,
-                remaining: Resources { cpu: node.free.cpu, memory: node.free.memory },
-                ports_in_use: node.ports.iter().copied().collect(),
-                attributes: node.attributes.clone(),
-                registered_at: node.registered_at,
-                running_tasks: running + pending,
-                pending_tasks: pending,
-                extra: ballast_core::model::InstanceExtras {
-                    gpus: self.sc.groups[i.group].gpus,
-                    gpus_free: node.extra.gpus_free,
-                    udp_ports_in_use: node.extra.udp.iter().copied().collect(),
-                    agent_version: Some(node.extra.agent_version.clone()).filter(|v| !v.is_empty()),
-                    awsvpc_limit: ballast_core::placement::awsvpc_task_limit(
-                        &i.itype,
-                        node.attributes.contains_key("ecs.awsvpc-trunk-id"),
-                    ),
-                    tags: self.sc.groups[i.group].tags.clone(),
-                },
+        }
+        Some(ContainerInstance {
+            arn: i.arn.clone(),
+            ec2_instance_id: i.ec2_id.clone(),
+            status,
+            agent_connected: node.agent_connected,
+            registered: node.registered,
+            remaining: Resources { cpu: node.free.cpu, memory: node.free.memory },
+            ports_in_use: node.ports.iter().copied().collect(),
+            attributes: node.attributes.clone(),
+            registered_at: node.registered_at,
+            running_tasks: running + pending,
+            pending_tasks: pending,
+            extra: ballast_core::model::InstanceExtras {
+                gpus: self.sc.groups[i.group].gpus,
+                gpus_free: node.extra.gpus_free,
+                udp_ports_in_use: node.extra.udp.iter().copied().collect(),
+                agent_version: Some(node.extra.agent_version.clone()).filter(|v| !v.is_empty()),
+                awsvpc_limit: ballast_core::placement::awsvpc_task_limit(
+                    &i.itype,
+                    node.attributes.contains_key("ecs.awsvpc-trunk-id"),
+                ),
+                tags: self.sc.groups[i.group].tags.clone(),
+            },
+        })
+    }
+
+    /// Service `s` as DescribeServices shows it.
+    pub(crate) fn service_view(&self, s: usize) -> Service {
+        let svc = &self.svcs[s];
+        let live: Vec<usize> =
+            self.svc_live[s].iter().copied().filter(|&t| self.tasks[t].state != TState::Stopping).collect();
+        let running = live.iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
+        let old_deps: BTreeSet<u32> =
+            live.iter().map(|&t| self.tasks[t].deployment).filter(|&d| d != svc.deployment).collect();
+        let mut deployments = vec![Deployment {
+            id: format!("ecs-svc/{}", svc.deployment),
+            status: "PRIMARY".into(),
+            desired: svc.desired,
+            running: live.iter().filter(|&&t| self.tasks[t].deployment == svc.deployment).count() as u32,
+            rollout_state: if old_deps.is_empty() { "COMPLETED".into() } else { "IN_PROGRESS".into() },
+        }];
+        for d in old_deps {
+            deployments.push(Deployment {
+                id: format!("ecs-svc/{d}"),
+                status: "ACTIVE".into(),
+                desired: 0,
+                running: live.iter().filter(|&&t| self.tasks[t].deployment == d).count() as u32,
+                rollout_state: "COMPLETED".into(),
             });
         }
-        let services = self
-            .svcs
-            .iter()
-            .enumerate()
-            .map(|(s, svc)| {
-                let live: Vec<usize> =
-                    self.svc_live[s].iter().copied().filter(|&t| self.tasks[t].state != TState::Stopping).collect();
-                let running = live.iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
-                let old_deps: BTreeSet<u32> =
-                    live.iter().map(|&t| self.tasks[t].deployment).filter(|&d| d != svc.deployment).collect();
-                let mut deployments = vec![Deployment {
-                    id: format!("ecs-svc/{}", svc.deployment),
-                    status: "PRIMARY".into(),
-                    desired: svc.desired,
-                    running: live.iter().filter(|&&t| self.tasks[t].deployment == svc.deployment).count() as u32,
-                    rollout_state: if old_deps.is_empty() { "COMPLETED".into() } else { "IN_PROGRESS".into() },
-                }];
-                for d in old_deps {
-                    deployments.push(Deployment {
-                        id: format!("ecs-svc/{d}"),
-                        status: "ACTIVE".into(),
-                        desired: 0,
-                        running: live.iter().filter(|&&t| self.tasks[t].deployment == d).count() as u32,
-                        rollout_state: "COMPLETED".into(),
-                    });
-                }
-                Service {
-                    name: svc.name.clone(),
-                    arn: self.ecs_arn("service", &format!("{}/{}", self.sc.cluster, svc.name)),
-                    daemon: svc.daemon,
-                    desired: svc.desired,
-                    running,
-                    pending: live.len() as u32 - running,
-                    strategy: svc.strategy.clone(),
-                    constraints: svc.constraints.clone(),
-                    min_healthy_percent: svc.min_healthy,
-                    max_percent: svc.max_percent,
-                    task_definition: TaskDefinition {
-                        arn: svc.task_def.clone(),
-                        cpu: svc.spec.cpu,
-                        memory: svc.spec.memory,
-                        host_ports: svc.spec.host_ports.clone(),
-                        needs: svc.spec.needs.clone(),
-                    },
-                    deployments,
-                    tags: svc.tags.clone(),
-                    scaled_by: vec![],
-                }
-            })
-            .collect();
-        let mut tasks = Vec::new();
-        for n in 0..self.insts.len() {
-            for &t in &self.node_live[n] {
-                let task = &self.tasks[t];
-                let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
-                    (Some(s), _) => {
-                        let sv = &self.svcs[s];
-                        let old = (!sv.old_specs.is_empty()).then(|| self.spec_of(t));
-                        let spec = old.as_ref().unwrap_or(&sv.spec);
-                        (
-                            spec.group.clone(),
-                            Some(sv.name.clone()),
-                            spec.cpu,
-                            spec.memory,
-                            spec.host_ports.clone(),
-                            Some(sv.utilization),
-                        )
-                    }
-                    (None, Some(k)) => {
-                        let sp = &self.standalone_specs[k];
-                        (sp.group.clone(), None, sp.cpu, sp.memory, vec![], Some((0.5, 0.5)))
-                    }
-                    _ => continue,
-                };
-                let (last, desired) = match task.state {
-                    TState::Pending => (TaskStatus::Pending, TaskStatus::Running),
-                    TState::Running => (TaskStatus::Running, TaskStatus::Running),
-                    TState::Stopping => (TaskStatus::Running, TaskStatus::Stopped),
-                    TState::Stopped => continue,
-                };
-                tasks.push(Task {
-                    arn: task.arn.clone(),
-                    group,
-                    started_by: task.service.map(|_| format!("ecs-svc/{}", task.deployment)),
-                    service: svc,
-                    instance_arn: self.insts[n].arn.clone(),
-                    last_status: last,
-                    desired_status: desired,
-                    cpu,
-                    memory,
-                    host_ports: ports,
-                    healthy: task.state == TState::Running,
-                    protected: task.protected_until > self.now,
-                    utilization: util,
-                });
-            }
+        Service {
+            name: svc.name.clone(),
+            arn: self.ecs_arn("service", &format!("{}/{}", self.sc.cluster, svc.name)),
+            daemon: svc.daemon,
+            desired: svc.desired,
+            running,
+            pending: live.len() as u32 - running,
+            strategy: svc.strategy.clone(),
+            constraints: svc.constraints.clone(),
+            min_healthy_percent: svc.min_healthy,
+            max_percent: svc.max_percent,
+            task_definition: TaskDefinition {
+                arn: svc.task_def.clone(),
+                cpu: svc.spec.cpu,
+                memory: svc.spec.memory,
+                host_ports: svc.spec.host_ports.clone(),
+                needs: svc.spec.needs.clone(),
+            },
+            deployments,
+            tags: svc.tags.clone(),
+            scaled_by: vec![],
         }
-        Snapshot { cluster: self.sc.cluster.clone(), taken_at: self.now, instances, services, tasks }
+    }
+
+    /// Task `t` as DescribeTasks shows it (`None`: stopped).
+    pub(crate) fn task_view(&self, t: usize) -> Option<Task> {
+        let task = &self.tasks[t];
+        let n = task.node;
+        let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
+            (Some(s), _) => {
+                let sv = &self.svcs[s];
+                let old = (!sv.old_specs.is_empty()).then(|| self.spec_of(t));
+                let spec = old.as_ref().unwrap_or(&sv.spec);
+                (
+                    spec.group.clone(),
+                    Some(sv.name.clone()),
+                    spec.cpu,
+                    spec.memory,
+                    spec.host_ports.clone(),
+                    Some(sv.utilization),
+                )
+            }
+            (None, Some(k)) => {
+                let sp = &self.standalone_specs[k];
+                (sp.group.clone(), None, sp.cpu, sp.memory, vec![], Some((0.5, 0.5)))
+            }
+            _ => return None,
+        };
+        let (last, desired) = match task.state {
+            TState::Pending => (TaskStatus::Pending, TaskStatus::Running),
+            TState::Running => (TaskStatus::Running, TaskStatus::Running),
+            TState::Stopping => (TaskStatus::Running, TaskStatus::Stopped),
+            TState::Stopped => return None,
+        };
+        Some(Task {
+            arn: task.arn.clone(),
+            group,
+            started_by: task.service.map(|_| format!("ecs-svc/{}", task.deployment)),
+            service: svc,
+            instance_arn: self.insts[n].arn.clone(),
+            last_status: last,
+            desired_status: desired,
+            cpu,
+            memory,
+            host_ports: ports,
+            healthy: task.state == TState::Running,
+            protected: task.protected_until > self.now,
+            utilization: util,
+        })
     }
 
     fn node_by_arn(&self, arn: &str) -> Option<usize> {
@@ -439,19 +454,24 @@ impl Backend for SimBackend<'_> {
                 what: format!("cluster {cluster}"),
             });
         }
-        let snap = self.sim.snapshot();
         // As the AWS adapter reads a cluster (ballast_core::backend::snapshot_calls); ListTasks
         // asks for desiredStatus RUNNING only, so tasks already being stopped are not listed.
-        let live = snap.tasks.iter().filter(|t| t.is_live()).count();
+        // The counts are the cluster's as the reads start; the snapshot is what they return.
+        let sim = &*self.sim;
+        let registered =
+            sim.insts.iter().filter(|i| matches!(i.state, InstState::Active | InstState::Draining)).count();
+        let is_live = |t: usize| matches!(sim.tasks[t].state, TState::Pending | TState::Running);
+        let live_tasks = || (0..sim.insts.len()).flat_map(|n| sim.node_live[n].iter().copied()).filter(|&t| is_live(t));
+        let live = live_tasks().count();
         // Task definitions of services and of standalone tasks (one per family), each once.
-        let defs: BTreeSet<&String> = snap
-            .services
+        let defs: BTreeSet<&String> = sim
+            .svcs
             .iter()
-            .map(|s| &s.task_definition.arn)
-            .chain(snap.tasks.iter().filter(|t| t.is_live() && t.service.is_none()).map(|t| &t.group))
+            .map(|s| &s.task_def)
+            .chain(live_tasks().filter_map(|t| sim.tasks[t].standalone.map(|k| &sim.standalone_specs[k].group)))
             .collect();
         let new_defs: Vec<String> = defs.into_iter().filter(|d| !self.task_defs_seen.contains(*d)).cloned().collect();
-        let calls = snapshot_calls(snap.instances.len(), snap.services.len(), live, new_defs.len());
+        let calls = snapshot_calls(registered, sim.svcs.len(), live, new_defs.len());
         for (op, n) in calls {
             for _ in 0..n {
                 self.call(op)?;
@@ -461,8 +481,8 @@ impl Backend for SimBackend<'_> {
         if self.warm {
             self.sim.task_defs_known.extend(self.task_defs_seen.iter().cloned());
         }
-        // The state may have moved on while the calls were retried.
-        Ok(hide_protection(if self.sim.now > snap.taken_at { self.sim.snapshot() } else { snap }))
+        // As the state is once the calls are answered (they take time).
+        Ok(hide_protection(self.sim.snapshot()))
     }
 
     fn task_protection(
@@ -609,14 +629,18 @@ impl Backend for SimBackend<'_> {
                 what: format!("cluster {cluster}"),
             });
         }
-        let n = self.sim.snapshot().instances.iter().filter(|i| i.status == status).count();
+        let state = if status == InstanceStatus::Draining { InstState::Draining } else { InstState::Active };
+        let n = self.sim.insts.iter().filter(|i| i.state == state).count();
         for _ in 0..n.div_ceil(100).max(1) {
             self.call("ListContainerInstances")?;
         }
         for _ in 0..n.div_ceil(100) {
             self.call("DescribeContainerInstances")?;
         }
-        Ok(self.sim.snapshot().instances.into_iter().filter(|i| i.status == status).collect())
+        Ok((0..self.sim.insts.len())
+            .filter(|&n| self.sim.insts[n].state == state)
+            .filter_map(|n| self.sim.instance_view(n))
+            .collect())
     }
 
     fn instance(&mut self, cluster: &str, arn: &str) -> Result<Option<ContainerInstance>, BackendError> {
@@ -627,7 +651,7 @@ impl Backend for SimBackend<'_> {
                 what: format!("cluster {cluster}"),
             });
         }
-        Ok(self.sim.snapshot().instances.into_iter().find(|i| i.arn == arn))
+        Ok(self.sim.node_by_arn(arn).and_then(|n| self.sim.instance_view(n)))
     }
 
     fn service_state(
@@ -650,12 +674,13 @@ impl Backend for SimBackend<'_> {
         for _ in 0..live.div_ceil(100) {
             self.call("DescribeTasks")?;
         }
-        // As the state is once the calls are answered (they take time).
-        let snap = hide_protection(self.sim.snapshot());
-        Ok(snap.service(service).cloned().map(|svc| ballast_core::model::ServiceState {
-            tasks: snap.service_tasks(service).cloned().collect(),
-            service: svc,
-        }))
+        // As the state is once the calls are answered (they take time); DescribeTasks does not
+        // show protection.
+        let mut state = self.sim.service_state_view(s);
+        for t in &mut state.tasks {
+            t.protected = false;
+        }
+        Ok(Some(state))
     }
 
     fn services(&mut self, cluster: &str) -> Result<Vec<Service>, BackendError> {
@@ -673,7 +698,7 @@ impl Backend for SimBackend<'_> {
         for _ in 0..n.div_ceil(10) {
             self.call("DescribeServices")?;
         }
-        Ok(self.sim.snapshot().services)
+        Ok((0..self.sim.svcs.len()).map(|s| self.sim.service_view(s)).collect())
     }
 
     fn metric_statistics(&mut self, q: &MetricQuery, window: Millis) -> Result<Vec<(Millis, f64)>, BackendError> {

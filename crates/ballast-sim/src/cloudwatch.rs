@@ -237,7 +237,11 @@ impl Sim {
         let counted: Vec<usize> = (0..self.insts.len())
             .filter(|&n| matches!(self.insts[n].state, InstState::Active | InstState::Draining))
             .collect();
-        let [res_cpu, res_mem, used_cpu, used_mem] = self.ecs_load(&|t| counted.contains(&t.node))?;
+        let mut mask = vec![false; self.insts.len()];
+        for &n in &counted {
+            mask[n] = true;
+        }
+        let [res_cpu, res_mem, used_cpu, used_mem] = self.ecs_load(&|t| mask[t.node])?;
         let reg_cpu: f64 = counted.iter().map(|&n| self.cs.nodes[n].registered.cpu as f64).sum();
         let reg_mem: f64 = counted.iter().map(|&n| self.cs.nodes[n].registered.memory as f64).sum();
         let (rc, rm) = (reg_cpu.max(1.0), reg_mem.max(1.0));

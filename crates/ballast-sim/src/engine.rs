@@ -169,6 +169,9 @@ pub struct Sim {
     pub tick_every: Millis,
     /// Invariant violations found (first few).
     pub violations: Vec<String>,
+    /// Standalone tasks pending or running (kept as they start and stop: the capacity
+    /// accounting reads it at every advance of the clock).
+    pub(crate) standalone_live: u32,
     /// The region its ARNs name: the scenario's first AZ without its letter (`us-east-1a` →
     /// `us-east-1`).
     pub region: String,
@@ -248,6 +251,7 @@ impl Sim {
             sample_due: false,
             violations: vec![],
             region: region_of(sc.azs.first().map_or("us-east-1a", String::as_str)),
+            standalone_live: 0,
         };
         sim.init_services();
         for g in 0..sim.groups.len() {

@@ -116,10 +116,12 @@ pub fn joining(seed: u64) -> String {
 }
 
 /// A large cluster for benchmarks: `instances` m5.2xlarge in three AZs, services of mixed
-/// strategies totalling about `tasks` tasks, and scale-out events adding 10% capacity (up to
-/// ECS's 5,000 instances per cluster).
+/// strategies totalling about `tasks` tasks (at least 8 services, and as many more as keep
+/// each within ECS's 5,000 tasks per service), and scale-out events adding 10% capacity (up
+/// to ECS's 5,000 instances per cluster).
 pub fn large(instances: usize, tasks: usize, minutes: u64) -> String {
-    let per = tasks / 8;
+    let services = tasks.div_ceil(crate::scenario::MAX_TASKS as usize).max(8);
+    let per = tasks / services;
     let mut y = format!(
         "name: large-{instances}\nseed: 1\nduration: {minutes}m\nazs: [us-east-1a, us-east-1b, us-east-1c]\ngroups:\n  - {{name: g, instance_type: m5.2xlarge, desired: {instances}, min: 1, max: {}}}\nservices:\n",
         (instances * 2).min(5000)
@@ -134,7 +136,7 @@ pub fn large(instances: usize, tasks: usize, minutes: u64) -> String {
         STRATEGIES[1],
         STRATEGIES[2],
     ];
-    for (s, st) in strategies.iter().enumerate() {
+    for (s, st) in strategies.iter().cycle().take(services).enumerate() {
         y.push_str(&format!("  - {{name: s{s}, desired: {per}, cpu: 128, memory: 256, strategy: {st}}}\n"));
     }
     y.push_str(&format!(
@@ -157,6 +159,9 @@ mod tests {
             Scenario::parse(&text, "gen").unwrap_or_else(|e| panic!("{e}\n{text}"));
         }
         Scenario::parse(&large(100, 2000, 30), "gen").unwrap();
+        // ECS's limits hold at the largest size: 5,000 instances, 5,000 tasks per service.
+        let biggest = Scenario::parse(&large(5000, 100_000, 30), "gen").unwrap();
+        assert_eq!(biggest.services.len(), 20);
         for seed in 0..100 {
             Scenario::parse(&joining(seed), "gen").unwrap_or_else(|e| panic!("{e}"));
         }

@@ -415,11 +415,7 @@ impl Sim {
     /// are ignored; a policy that leaves tasks unplaced, or packs better, uses less.
     pub fn capacity_ffd(&mut self) -> u32 {
         let Some((cpu, mem, _)) = self.bound_shape() else { return 0 };
-        let standalone = self
-            .tasks
-            .iter()
-            .filter(|t| t.standalone.is_some() && matches!(t.state, TState::Running | TState::Pending))
-            .count() as u32;
+        let standalone = self.standalone_live;
         let mut key: Vec<u32> = self.svcs.iter().map(|s| s.desired).collect();
         key.push(standalone);
         if let Some((k, n)) = &self.acct.bound_cache
@@ -430,24 +426,40 @@ impl Sim {
         let (dc, dm) =
             self.svcs.iter().filter(|s| s.daemon).fold((0, 0), |a, s| (a.0 + s.spec.cpu, a.1 + s.spec.memory));
         let (bc, bm) = (cpu - dc, mem - dm);
-        let mut items: Vec<(i64, i64)> = Vec::new();
+        // The items as runs of one shape, in the order first fit takes them: services in
+        // order (each its desired count), then standalone tasks; merged where consecutive.
+        let mut runs: Vec<((i64, i64), u64)> = Vec::new();
+        let mut add = |shape: (i64, i64), n: u64| match runs.last_mut() {
+            Some((s, c)) if *s == shape => *c += n,
+            _ if n > 0 => runs.push((shape, n)),
+            _ => {}
+        };
         for s in self.svcs.iter().filter(|s| !s.daemon) {
-            items.extend(std::iter::repeat_n((s.spec.cpu, s.spec.memory), s.desired as usize));
+            add((s.spec.cpu, s.spec.memory), u64::from(s.desired));
         }
-        for t in self.tasks.iter().filter(|t| matches!(t.state, TState::Running | TState::Pending)) {
+        // Live tasks in the order they started (as a scan of every task ever would take them).
+        let mut live: Vec<usize> = self.node_live.iter().flatten().copied().collect();
+        live.sort_unstable();
+        for t in live.iter().map(|&t| &self.tasks[t]).filter(|t| matches!(t.state, TState::Running | TState::Pending)) {
             if let Some(k) = t.standalone {
                 let sp = &self.standalone_specs[k];
-                items.push((sp.cpu, sp.memory));
+                add((sp.cpu, sp.memory), 1);
             }
         }
         let weight = |i: &(i64, i64)| (i.0 as f64 / bc.max(1) as f64).max(i.1 as f64 / bm.max(1) as f64);
-        items.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
+        // Stable, as the item-by-item sort was: equal weights keep their order.
+        runs.sort_by(|a, b| weight(&b.0).total_cmp(&weight(&a.0)));
         let mut bins: Vec<(i64, i64)> = Vec::new();
-        // First fit, exactly, in O(bins × item shapes + items): bins only shrink, so a bin
-        // that cannot take an item of some shape never will; each shape keeps the index of
-        // the first bin that still might (40,000 tasks of a few shapes over 2,000 bins).
+        // First fit, exactly, a run at a time: bins only shrink, so a bin that cannot take an
+        // item of some shape never will; each shape keeps the index of the first bin that
+        // still might, and a run fills each bin with as many of its items as fit (what placing
+        // them one by one would do) in O(bins + runs), not O(tasks).
+        let room = |b: (i64, i64), it: (i64, i64)| -> u64 {
+            let per = |free: i64, need: i64| if need <= 0 { u64::MAX } else { (free.max(0) / need) as u64 };
+            per(b.0, it.0).min(per(b.1, it.1))
+        };
         let mut cursors: Vec<((i64, i64), usize)> = Vec::new();
-        for it in items {
+        for (it, mut left) in runs {
             if it.0 > bc || it.1 > bm {
                 continue; // fits no instance of the shape: not capacity any policy could add
             }
@@ -459,17 +471,20 @@ impl Sim {
                 }
             };
             let mut k = cursors[c].1;
-            while k < bins.len() && !(bins[k].0 >= it.0 && bins[k].1 >= it.1) {
-                k += 1;
+            while left > 0 {
+                if k == bins.len() {
+                    bins.push((bc, bm));
+                }
+                let fit = room(bins[k], it);
+                let take = fit.min(left);
+                bins[k].0 -= it.0 * take as i64;
+                bins[k].1 -= it.1 * take as i64;
+                left -= take;
+                if take == fit {
+                    k += 1;
+                }
             }
             cursors[c].1 = k;
-            match bins.get_mut(k) {
-                Some(b) => {
-                    b.0 -= it.0;
-                    b.1 -= it.1;
-                }
-                None => bins.push((bc - it.0, bm - it.1)),
-            }
         }
         let n = bins.len() as u32;
         self.acct.bound_cache = Some((key, n));

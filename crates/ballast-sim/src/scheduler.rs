@@ -269,7 +269,10 @@ impl Sim {
                 self.svc_live[s].push(id);
                 self.svcs[s].start
             }
-            None => Millis::secs(10),
+            None => {
+                self.standalone_live += 1;
+                Millis::secs(10)
+            }
         };
         self.push(self.now + start, Ev::TaskHealthy(id));
         self.node_events.insert(n);
@@ -363,6 +366,7 @@ impl Sim {
                 self.note_availability(s);
             }
             None => {
+                self.standalone_live -= 1;
                 if cause == Cause::Policy {
                     self.acct.tasks_lost += 1;
                 }
