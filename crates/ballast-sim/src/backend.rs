@@ -246,8 +246,7 @@ impl Sim {
         let (group, svc, cpu, memory, ports, util) = match (task.service, task.standalone) {
             (Some(s), _) => {
                 let sv = &self.svcs[s];
-                let old = (!sv.old_specs.is_empty()).then(|| self.spec_of(t));
-                let spec = old.as_ref().unwrap_or(&sv.spec);
+                let spec = self.spec_ref(t);
                 (
                     spec.group.clone(),
                     Some(sv.name.clone()),

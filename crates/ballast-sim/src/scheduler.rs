@@ -193,35 +193,28 @@ impl Sim {
         // events are harmless (task_healthy ignores running tasks).
     }
 
-    /// As [`Sim::spec_of`], borrowed.
+    /// The task definition ARN and spec of deployment `d` of service `s`: an earlier
+    /// deployment's own when the twin changed the task definition since, else the current.
+    pub(crate) fn deployment_def(&self, s: usize, d: u32) -> (&str, &TaskSpec) {
+        let svc = &self.svcs[s];
+        match svc.old_specs.iter().find(|(x, _, _)| *x == d && *x != svc.deployment) {
+            Some((_, arn, spec)) => (arn, spec),
+            None => (&svc.task_def, &svc.spec),
+        }
+    }
+
+    /// Task `t`'s placement spec (its deployment's, for a service task).
     pub(crate) fn spec_ref(&self, t: usize) -> &TaskSpec {
         let task = &self.tasks[t];
         match (task.service, task.standalone) {
-            (Some(s), _) => {
-                let svc = &self.svcs[s];
-                match svc.old_specs.iter().find(|(d, _, _)| *d == task.deployment && *d != svc.deployment) {
-                    Some((_, _, spec)) => spec,
-                    None => &svc.spec,
-                }
-            }
+            (Some(s), _) => self.deployment_def(s, task.deployment).1,
             (None, Some(k)) => &self.standalone_specs[k],
             _ => unreachable!("a task is a service task or a standalone task"),
         }
     }
 
     pub(crate) fn spec_of(&self, t: usize) -> TaskSpec {
-        let task = &self.tasks[t];
-        match (task.service, task.standalone) {
-            (Some(s), _) => {
-                let svc = &self.svcs[s];
-                match svc.old_specs.iter().find(|(d, _, _)| *d == task.deployment && *d != svc.deployment) {
-                    Some((_, _, spec)) => spec.clone(),
-                    None => svc.spec.clone(),
-                }
-            }
-            (None, Some(k)) => self.standalone_specs[k].clone(),
-            _ => unreachable!("a task is a service task or a standalone task"),
-        }
+        self.spec_ref(t).clone()
     }
 
     /// Adds a service (the twin's CreateService); the scheduler places its tasks at once.

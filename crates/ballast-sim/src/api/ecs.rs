@@ -92,52 +92,45 @@ fn includes(req: &Value, what: &str) -> bool {
 
 impl World {
     pub(super) fn ecs(&mut self, op: &str, req: &Value) -> Result<Answer, ApiError> {
-        if !matches!(
-            op,
-            "ListClusters"
-                | "DescribeClusters"
-                | "DescribeCapacityProviders"
-                | "ListAccountSettings"
-                | "RegisterTaskDefinition"
-                | "DescribeTaskDefinition"
-                | "TagResource"
-                | "UntagResource"
-                | "ListTagsForResource"
-                | "ListTaskDefinitions"
-        ) {
-            self.cluster(req)?;
-            return self.cluster_op(op, req);
+        if let Some(answer) = self.clusterless_op(op, req) {
+            return answer.map(Answer::Json);
         }
-        self.ecs_value(op, req).map(Answer::Json)
+        self.cluster(req)?;
+        self.cluster_op(op, req)
     }
 
-    fn ecs_value(&mut self, op: &str, req: &Value) -> Result<Value, ApiError> {
-        match op {
+    /// The calls that name no cluster (`None`: `op` is not one of them).
+    fn clusterless_op(&mut self, op: &str, req: &Value) -> Option<Result<Value, ApiError>> {
+        Some(match op {
             "ListClusters" => Ok(json!({"clusterArns": [self.sim.cluster_arn()]})),
             "DescribeClusters" => Ok(self.describe_clusters(req)),
             "DescribeCapacityProviders" => Ok(json!({"capacityProviders": [], "failures": []})),
             "ListAccountSettings" => Ok(json!({"settings": []})),
             "RegisterTaskDefinition" => self.register_task_definition(req),
-            "DescribeTaskDefinition" => {
-                let r = str_of(req, "taskDefinition").ok_or_else(|| ApiError::invalid("taskDefinition is required"))?;
-                let d = self.def(r)?;
-                Ok(json!({"taskDefinition": self.def_json(d), "tags": []}))
-            }
+            "DescribeTaskDefinition" => self.describe_task_definition(req),
             // Tags name their resource by ARN, not by cluster.
             "TagResource" | "UntagResource" | "ListTagsForResource" => self.tags(op, req),
-            "ListTaskDefinitions" => {
-                let family = str_of(req, "familyPrefix");
-                let arns: Vec<String> = self
-                    .defs
-                    .values()
-                    .filter(|d| family.is_none_or(|f| d.family.starts_with(f)))
-                    .map(|d| d.arn.clone())
-                    .collect();
-                let (arns, next) = page(arns, req, 100, 100)?;
-                Ok(paged("taskDefinitionArns", arns, next))
-            }
-            _ => Err(unknown_op(op)),
-        }
+            "ListTaskDefinitions" => self.list_task_definitions(req),
+            _ => return None,
+        })
+    }
+
+    fn describe_task_definition(&self, req: &Value) -> Result<Value, ApiError> {
+        let r = str_of(req, "taskDefinition").ok_or_else(|| ApiError::invalid("taskDefinition is required"))?;
+        let d = self.def(r)?;
+        Ok(json!({"taskDefinition": self.def_json(d), "tags": []}))
+    }
+
+    fn list_task_definitions(&self, req: &Value) -> Result<Value, ApiError> {
+        let family = str_of(req, "familyPrefix");
+        let arns: Vec<&str> = self
+            .defs
+            .values()
+            .filter(|d| family.is_none_or(|f| d.family.starts_with(f)))
+            .map(|d| d.arn.as_str())
+            .collect();
+        let (arns, next) = page(arns, req, 100, 100)?;
+        Ok(paged("taskDefinitionArns", arns, next))
     }
 
     /// The calls answered straight from typed shapes (the most frequent, 100 items each).
@@ -147,39 +140,27 @@ impl World {
                 let refs = list_of(req, "containerInstances");
                 limit("containerInstances", &refs, 100)?;
                 let tags = includes(req, "TAGS");
-                let mut out = vec![];
-                let mut failures = vec![];
-                for r in &refs {
-                    match self.inst_ref(r) {
-                        Some(n) => out.push(self.instance_out(n, tags)),
-                        None => failures.push(shapes::Failure { arn: r, reason: "MISSING" }),
-                    }
-                }
+                let (found, failures) = resolve(&refs, |r| self.inst_ref(r));
                 #[derive(serde::Serialize)]
                 #[serde(rename_all = "camelCase")]
                 struct Out<'a> {
                     container_instances: Vec<shapes::Instance<'a>>,
-                    failures: Vec<shapes::Failure<'a>>,
+                    failures: Vec<Value>,
                 }
-                Ok(Answer::Raw(serde_json::to_string(&Out { container_instances: out, failures }).expect("JSON")))
+                let container_instances = found.into_iter().map(|n| self.instance_out(n, tags)).collect();
+                Ok(Answer::Raw(serde_json::to_string(&Out { container_instances, failures }).expect("JSON")))
             }
             "DescribeTasks" => {
                 let refs = list_of(req, "tasks");
                 limit("tasks", &refs, 100)?;
-                let mut out = vec![];
-                let mut failures = vec![];
-                for r in &refs {
-                    match self.task_ref(r) {
-                        Some(t) => out.push(self.task_out(t)),
-                        None => failures.push(shapes::Failure { arn: r, reason: "MISSING" }),
-                    }
-                }
+                let (found, failures) = resolve(&refs, |r| self.task_ref(r));
                 #[derive(serde::Serialize)]
                 struct Out<'a> {
                     tasks: Vec<shapes::Task<'a>>,
-                    failures: Vec<shapes::Failure<'a>>,
+                    failures: Vec<Value>,
                 }
-                Ok(Answer::Raw(serde_json::to_string(&Out { tasks: out, failures }).expect("JSON")))
+                let tasks = found.into_iter().map(|t| self.task_out(t)).collect();
+                Ok(Answer::Raw(serde_json::to_string(&Out { tasks, failures }).expect("JSON")))
             }
             _ => self.cluster_op_value(op, req).map(Answer::Json),
         }
@@ -209,14 +190,8 @@ impl World {
                 let refs = list_of(req, "services");
                 limit("services", &refs, 10)?;
                 let tags = includes(req, "TAGS");
-                let mut out = vec![];
-                let mut failures = vec![];
-                for r in &refs {
-                    match self.svc_ref(r) {
-                        Some(s) => out.push(self.service_json(s, tags)),
-                        None => failures.push(json!({"arn": r, "reason": "MISSING"})),
-                    }
-                }
+                let (found, failures) = resolve(&refs, |r| self.svc_ref(r));
+                let out: Vec<Value> = found.into_iter().map(|s| self.service_json(s, tags)).collect();
                 Ok(json!({"services": out, "failures": failures}))
             }
             "CreateService" => self.create_service(req),
@@ -238,14 +213,8 @@ impl World {
             "GetTaskProtection" => {
                 let refs = list_of(req, "tasks");
                 limit("tasks", &refs, 100)?;
-                let mut out = vec![];
-                let mut failures = vec![];
-                for r in &refs {
-                    match self.task_ref(r).filter(|&t| self.sim.tasks[t].state != TState::Stopped) {
-                        Some(t) => out.push(self.protection_json(t)),
-                        None => failures.push(json!({"arn": r, "reason": "MISSING"})),
-                    }
-                }
+                let (found, failures) = resolve(&refs, |r| self.unstopped_task_ref(r));
+                let out: Vec<Value> = found.into_iter().map(|t| self.protection_json(t)).collect();
                 Ok(json!({"protectedTasks": out, "failures": failures}))
             }
             "UpdateTaskProtection" => {
@@ -257,14 +226,7 @@ impl World {
                 if enabled && !(1..=2880).contains(&minutes) {
                     return Err(ApiError::invalid("expiresInMinutes must be between 1 and 2880"));
                 }
-                let mut found = vec![];
-                let mut failures = vec![];
-                for r in &refs {
-                    match self.task_ref(r).filter(|&t| self.sim.tasks[t].state != TState::Stopped) {
-                        Some(t) => found.push(t),
-                        None => failures.push(json!({"arn": r, "reason": "MISSING"})),
-                    }
-                }
+                let (found, failures) = resolve(&refs, |r| self.unstopped_task_ref(r));
                 let arns = found.iter().map(|&t| self.sim.tasks[t].arn.clone()).collect();
                 self.sim
                     .apply_action(&Action::SetTaskProtection {
@@ -310,6 +272,11 @@ impl World {
         self.sim.task_ids.get(&arn).copied()
     }
 
+    /// A task ECS still knows (described, protected) by ARN or id.
+    fn unstopped_task_ref(&self, r: &str) -> Option<usize> {
+        self.task_ref(r).filter(|&t| self.sim.tasks[t].state != TState::Stopped)
+    }
+
     fn service_arn(&self, s: &Svc) -> String {
         self.sim.ecs_arn("service", &format!("{}/{}", self.sim.sc.cluster, s.name))
     }
@@ -329,13 +296,7 @@ impl World {
     fn task_def_of(&self, t: usize) -> String {
         let task = &self.sim.tasks[t];
         match (task.service, task.standalone) {
-            (Some(s), _) => {
-                let svc = &self.sim.svcs[s];
-                svc.old_specs
-                    .iter()
-                    .find(|(d, _, _)| *d == task.deployment && *d != svc.deployment)
-                    .map_or(svc.task_def.clone(), |(_, arn, _)| arn.clone())
-            }
+            (Some(s), _) => self.sim.deployment_def(s, task.deployment).0.to_string(),
             (None, Some(k)) => self.standalone_defs.get(k).cloned().unwrap_or_default(),
             _ => String::new(),
         }
@@ -467,7 +428,7 @@ impl World {
             "updatedAt": self.epoch_s(self.sim.now),
         })];
         for d in old {
-            let td = svc.old_specs.iter().find(|(x, _, _)| *x == d).map_or(svc.task_def.clone(), |(_, a, _)| a.clone());
+            let td = self.sim.deployment_def(s, d).0;
             deployments.push(json!({
                 "id": format!("ecs-svc/{d}"),
                 "status": "ACTIVE",
@@ -718,14 +679,7 @@ impl World {
                 )));
             }
         };
-        let mut found = vec![];
-        let mut failures = vec![];
-        for r in &refs {
-            match self.inst_ref(r) {
-                Some(n) => found.push(n),
-                None => failures.push(json!({"arn": r, "reason": "MISSING"})),
-            }
-        }
+        let (found, failures) = resolve(&refs, |r| self.inst_ref(r));
         if !found.is_empty() {
             let arns = found.iter().map(|&n| self.sim.insts[n].arn.clone()).collect();
             self.sim
@@ -1118,6 +1072,20 @@ fn paged(key: &str, arns: Vec<String>, next: Option<String>) -> Value {
         m.insert("nextToken".into(), json!(n));
     }
     Value::Object(m)
+}
+
+/// Each reference resolved by `find`, in order: what was found, and a MISSING failure for each
+/// reference that was not (as ECS answers a batch call).
+fn resolve<T>(refs: &[String], mut find: impl FnMut(&str) -> Option<T>) -> (Vec<T>, Vec<Value>) {
+    let mut found = vec![];
+    let mut failures = vec![];
+    for r in refs {
+        match find(r) {
+            Some(x) => found.push(x),
+            None => failures.push(json!({"arn": r, "reason": "MISSING"})),
+        }
+    }
+    (found, failures)
 }
 
 fn limit(what: &str, refs: &[String], max: usize) -> Result<(), ApiError> {

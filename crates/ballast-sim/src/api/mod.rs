@@ -118,6 +118,8 @@ pub struct World {
     request_seq: u64,
     /// Container instance ARN and id → instance index (instances are only ever appended).
     pub(crate) inst_index: HashMap<String, usize>,
+    /// Instances indexed so far.
+    indexed: usize,
 }
 
 impl World {
@@ -135,6 +137,7 @@ impl World {
             events: vec![],
             request_seq: 0,
             inst_index: HashMap::new(),
+            indexed: 0,
         };
         for s in 0..w.sim.svcs.len() {
             let svc = &w.sim.svcs[s];
@@ -204,12 +207,13 @@ impl World {
     /// One call: counted, throttled at the service's published rates when the scenario
     /// throttles, faulted by the scenario's `api_faults`, then answered.
     pub fn call(&mut self, service: Service, op: &str, req: &Value) -> Result<Answer, ApiError> {
-        for n in self.inst_index.len() / 2..self.sim.insts.len() {
+        for n in self.indexed..self.sim.insts.len() {
             let arn = self.sim.insts[n].arn.clone();
             let id = arn.rsplit('/').next().unwrap_or("").to_string();
             self.inst_index.insert(arn, n);
             self.inst_index.insert(id, n);
         }
+        self.indexed = self.sim.insts.len();
         *self.sim.acct.api.entry(op.to_string()).or_default() += 1;
         let now = self.sim.now;
         if self.sim.sc.timing.throttling && !self.sim.server_buckets.admit(op, now) {

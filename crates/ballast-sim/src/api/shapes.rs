@@ -133,9 +133,3 @@ pub(crate) struct Task<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_code: Option<&'a str>,
 }
-
-#[derive(Serialize)]
-pub(crate) struct Failure<'a> {
-    pub arn: &'a str,
-    pub reason: &'a str,
-}

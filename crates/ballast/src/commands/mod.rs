@@ -59,16 +59,15 @@ fn refuse_inapplicable(c: &Command, g: &crate::cli::Global) -> Result<()> {
         Some(_) => Err(AppError::Input(format!("--backend does not apply to {what}"))),
         None => Ok(()),
     };
+    let no_config = |what: &str, why: &str| match g.config {
+        Some(_) => Err(AppError::Input(format!("--config does not apply to {what}: {why}"))),
+        None => Ok(()),
+    };
     match c {
         Command::Demo => {
             aws_only("demo")?;
             no_backend("demo")?;
-            if g.config.is_some() {
-                return Err(AppError::Input(
-                    "--config does not apply to demo: it runs its own built-in scenario".into(),
-                ));
-            }
-            Ok(())
+            no_config("demo", "it runs its own built-in scenario")
         }
         Command::Simulate(_) => {
             aws_only("simulate")?;
@@ -100,12 +99,7 @@ fn refuse_inapplicable(c: &Command, g: &crate::cli::Global) -> Result<()> {
         Command::Twin(_) => {
             aws_only("twin (it serves the AWS APIs; point clients at it)")?;
             no_backend("twin")?;
-            if g.config.is_some() {
-                return Err(AppError::Input(
-                    "--config does not apply to twin: it serves a scenario, not a configuration".into(),
-                ));
-            }
-            Ok(())
+            no_config("twin", "it serves a scenario, not a configuration")
         }
     }
 }

@@ -75,9 +75,15 @@ impl Twin {
 
     /// `ballast ARGS --region us-east-1 --endpoint-url URL` with test credentials.
     fn ballast(&self, args: &[&str]) -> Output {
+        self.ballast_env(args, &[])
+    }
+
+    /// [`Twin::ballast`] with more environment variables.
+    fn ballast_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_ballast"))
             .args(args)
             .args(["--region", "us-east-1", "--endpoint-url", &self.url])
+            .envs(env.iter().copied())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -318,7 +324,7 @@ fn spot_fallback_backfills_a_spot_outage_on_the_twin() {
     let calls = crate::aws::calls(&v);
     assert!(calls["GetMetricData"] >= 1 && calls["DescribeAutoScalingGroups"] >= 1, "{calls:?}");
     assert_eq!(crate::aws::mutating(&calls), crate::aws::named_by(all));
-    crate::aws::assert_granted_by(Some(&cfg), &calls, &[]);
+    crate::aws::assert_granted(Some(&cfg), &calls, &[]);
     // The same decision in-process, from the same world at the same time.
     let o = ballast(&["run", "--scenario", sc.to_str().unwrap(), "--at", "600s", "--job", "spot-fallback", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -373,12 +379,7 @@ fn autoscale_scales_services_and_the_group_from_http_and_cloudwatch_metrics_on_t
     std::fs::write(dir.join("shop.yml"), def).unwrap();
     let d = dir.to_str().unwrap();
     let env = [("Q_USER", "guest"), ("Q_PASS", "pw-never-logged")];
-    let run = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ballast"));
-        c.args(args).args(["--region", "us-east-1", "--endpoint-url", &t.url]).envs(env);
-        c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
-        c.env("AWS_EC2_METADATA_DISABLED", "true").current_dir(std::env::temp_dir()).output().unwrap()
-    };
+    let run = |args: &[&str]| t.ballast_env(args, &env);
     let o = run(&["run", "--config", d, "--job", "autoscale", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stdout(&o).contains("pw-never-logged") && !stderr(&o).contains("pw-never-logged"));
@@ -401,7 +402,7 @@ fn autoscale_scales_services_and_the_group_from_http_and_cloudwatch_metrics_on_t
     let calls = crate::aws::calls(&v);
     assert_eq!(crate::aws::mutating(&calls), crate::aws::named_by(all));
     assert!(calls["GetMetricData"] >= 1, "{calls:?}");
-    crate::aws::assert_granted_by(Some(&dir), &calls, &env);
+    crate::aws::assert_granted(Some(&dir), &calls, &env);
     // At once again: the scale-out cooldown holds the services; the booting instance covers
     // the waiting tasks.
     let o = run(&["run", "--config", d, "--job", "autoscale", "--json"]);
