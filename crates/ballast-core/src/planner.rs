@@ -190,14 +190,24 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
     }
     let (mut st, idx) = ClusterState::from_snapshot(snap);
     p.min_moves = bound(&st, snap);
+    // The waiting tasks count where ECS will put them: in the room they take, and in the
+    // measure the plan is judged by. Those with no room now are placed after the plan's
+    // moves, in the room the moves free (ECS retries them).
+    let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
+    let mut waiting = Vec::new();
     for spec in reserve {
-        if let Some(&i) = st.best_ties(spec).first() {
-            st.place(i, spec);
+        match st.best_ties(spec).first() {
+            Some(&i) => {
+                st.place(i, spec);
+                if loads.counts(&spec.group) {
+                    loads.add(&st, &spec.group, i, 1.0);
+                }
+            }
+            None => waiting.push(spec.clone()),
         }
     }
-    let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
     match cfg.method {
-        Method::Stop => moves::plan_services(snap, cfg, &mut st, &idx, &mut loads, &mut p),
+        Method::Stop => (_, loads, p) = fewest_restarts(snap, cfg, &st, &idx, &loads, &p, &waiting),
         Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Drain => moves::plan_drain(snap, cfg, &mut st, &idx, &mut loads, &mut p),
     }
@@ -228,6 +238,126 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
         );
     }
     p
+}
+
+/// The planning work [`fewest_restarts`] may spend, in passes × ACTIVE instances × spread
+/// services (one pass costs about that): a cluster of 100 instances and 20 services gets 10
+/// passes, one of 1,000 instances and 10 services 2; larger ones one pass, the plan each
+/// service makes alone (there, one restart is a small share of the measure, and a pass
+/// costs tens of milliseconds). At most [`MAX_PASSES`].
+const PASS_WORK: usize = 20_000;
+
+/// The most planning passes [`fewest_restarts`] makes.
+const MAX_PASSES: usize = 200;
+
+type Planned = (ClusterState, Loads, Plan);
+
+/// The stop method's plan with the fewest restarts that reaches the threshold, within
+/// [`PASS_WORK`]:
+/// 1. every service's fewest restarts to its strategy's target, if that is enough;
+/// 2. else, from there, one more restart at a time where it lowers the predicted measure
+///    most (a larger surge of a service, or a strategy-neutral one), until within the
+///    threshold, a pass per service tried;
+/// 3. else (or if it has fewer restarts) the plan each service makes alone, spending on the
+///    measure wherever it is still above the threshold, which reaches it or drops its
+///    strategy-neutral moves.
+///
+/// Waiting tasks with no room now (`waiting`) are placed after the moves, in the room the
+/// moves free, as ECS will when it retries them: the measure is predicted with them.
+fn fewest_restarts(
+    snap: &Snapshot,
+    cfg: &RebalanceConfig,
+    st: &ClusterState,
+    idx: &crate::placement::NodeIndex,
+    loads: &Loads,
+    p: &Plan,
+    waiting: &[TaskSpec],
+) -> Planned {
+    let run = |extras: moves::Extras| {
+        let (mut st, mut loads, mut p) = (st.clone(), loads.clone(), p.clone());
+        moves::plan_services(snap, cfg, &mut st, idx, &mut loads, &mut p, extras);
+        for spec in waiting {
+            if let Some(&i) = st.best_ties(spec).first() {
+                st.place(i, spec);
+                if loads.counts(&spec.group) {
+                    loads.add(&st, &spec.group, i, 1.0);
+                }
+            }
+        }
+        (st, loads, p)
+    };
+    let names = spread_services(snap);
+    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
+    let passes = (PASS_WORK / (active * names.len()).max(1)).min(MAX_PASSES);
+    if passes < 2 {
+        return run(moves::Extras::Free);
+    }
+    let within = |r: &Planned| r.1.cov() <= cfg.cov_percent;
+    let base = run(moves::Extras::None);
+    if within(&base) {
+        return base;
+    }
+    let free = run(moves::Extras::Free);
+    let Some(stepped) = step_up(cfg, &names, base, passes - 2, &run) else { return free };
+    if within(&free) && free.2.restarts() < stepped.2.restarts() { free } else { stepped }
+}
+
+/// The replica services with a spread strategy, by name.
+fn spread_services(snap: &Snapshot) -> Vec<&str> {
+    let mut names: Vec<&str> = snap
+        .services
+        .iter()
+        .filter(|s| !s.daemon && spread_levels(&s.effective_strategy()).is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// Step 2 of [`fewest_restarts`], in at most `passes` passes: `None` when it cannot reach
+/// the threshold.
+fn step_up(
+    cfg: &RebalanceConfig,
+    names: &[&str],
+    base: Planned,
+    mut passes: usize,
+    run: &dyn Fn(moves::Extras) -> Planned,
+) -> Option<Planned> {
+    let surge = |p: &Plan, name: &str| {
+        p.services
+            .iter()
+            .find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
+            .map_or(0, |s| s.moves.len())
+    };
+    let mut sizes: std::collections::BTreeMap<String, usize> =
+        names.iter().map(|n| (n.to_string(), surge(&base.2, n))).collect();
+    let mut cur = base;
+    while cur.1.cov() > cfg.cov_percent {
+        let mut best: Option<(String, Planned)> = None;
+        for &n in names {
+            if passes == 0 {
+                return None;
+            }
+            passes -= 1;
+            let mut trial = sizes.clone();
+            let k = trial[n] + 1;
+            trial.insert(n.to_string(), k);
+            let r = run(moves::Extras::Sizes(&trial));
+            if surge(&r.2, n) != k || r.1.cov() >= cur.1.cov() - 1e-9 {
+                continue;
+            }
+            let better = best.as_ref().is_none_or(|(_, b)| {
+                r.1.cov() < b.1.cov() - 1e-9 || (r.1.cov() <= b.1.cov() + 1e-9 && r.2.restarts() < b.2.restarts())
+            });
+            if better {
+                best = Some((n.to_string(), r));
+            }
+        }
+        let (n, r) = best?;
+        *sizes.get_mut(&n).expect("named") += 1;
+        cur = r;
+    }
+    Some(cur)
 }
 
 #[cfg(test)]

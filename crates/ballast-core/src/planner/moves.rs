@@ -9,6 +9,19 @@ use crate::config::RebalanceConfig;
 use crate::model::{Service, Snapshot, TaskStatus};
 use crate::placement::{ClusterState, NodeIndex, TaskSpec};
 
+/// How much a plan may spend on the cluster measure beyond each service's strategy target.
+#[derive(Debug, Clone, Copy)]
+pub enum Extras<'a> {
+    /// Each service's fewest restarts to its target; nothing for the measure alone.
+    None,
+    /// The first surge's size per service where given: more restarts than its target needs,
+    /// or a strategy-neutral surge, both for the measure; the rest as [`Extras::None`].
+    Sizes(&'a std::collections::BTreeMap<String, usize>),
+    /// A service whose fewest restarts leave the measure above the threshold takes the surge
+    /// that lowers it most, and strategy-neutral surges lower it further.
+    Free,
+}
+
 /// Surge rounds planned per service and run at most.
 const MAX_ROUNDS: usize = 10;
 
@@ -184,11 +197,12 @@ struct Option_ {
 
 /// Picks k: the smallest k reaching the best strategy score; when the cluster measure is
 /// still above its threshold, a larger k with the same score and a lower COV (neutral moves).
-fn select(options: &[Option_], score0: &[i64], cov0: f64, threshold: f64) -> Option<(usize, bool)> {
+fn select(options: &[Option_], score0: &[i64], cov0: f64, threshold: Option<f64>) -> Option<(usize, bool)> {
     let best = options.iter().map(|o| &o.score).min()?;
     if best.as_slice() < score0 {
         let same: Vec<&Option_> = options.iter().filter(|o| &o.score == best).collect();
         let k0 = same[0];
+        let Some(threshold) = threshold else { return Some((k0.k, false)) };
         if k0.cov <= threshold {
             return Some((k0.k, false));
         }
@@ -196,11 +210,25 @@ fn select(options: &[Option_], score0: &[i64], cov0: f64, threshold: f64) -> Opt
         return Some((if pick.cov < k0.cov - 1e-9 { pick.k } else { k0.k }, false));
     }
     // No strategy gain: strategy-neutral moves only if they lower the COV.
+    threshold?;
     options
         .iter()
         .filter(|o| o.score.as_slice() == score0 && o.cov < cov0 - 0.5)
         .min_by(|a, b| a.cov.total_cmp(&b.cov).then(a.k.cmp(&b.k)))
         .map(|o| (o.k, true))
+}
+
+/// The option of size `k` if it keeps the best strategy score there is (more restarts than
+/// needed, for the measure), or, with no strategy gain to be had, is neutral and lowers the
+/// measure as [`select`]'s neutral moves must.
+fn forced(options: &[Option_], score0: &[i64], cov0: f64, k: usize) -> Option<(usize, bool)> {
+    let best = options.iter().map(|o| &o.score).min()?;
+    let o = options.iter().find(|o| o.k == k)?;
+    if best.as_slice() < score0 {
+        (&o.score == best).then_some((k, false))
+    } else {
+        (o.score.as_slice() == score0 && o.cov < cov0 - 0.5).then_some((k, true))
+    }
 }
 
 /// Plans a surge of up to `kmax` for one service; applies the chosen moves to `st`/`loads`.
@@ -214,13 +242,15 @@ fn plan_surge(
     tasks: &[TaskRef],
     kmax: usize,
     lb: usize,
-    threshold: f64,
+    threshold: Option<f64>,
+    force: Option<usize>,
 ) -> Option<ServicePlan> {
     let score0 = score(st, spec, levels);
     let cov0 = loads.cov();
     let mut placed: Vec<(usize, bool)> = Vec::new();
     let mut options = Vec::new();
     let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
+    ks.extend(force);
     ks.retain(|&k| k >= 1 && k <= kmax);
     ks.sort_unstable();
     ks.dedup();
@@ -251,7 +281,9 @@ fn plan_surge(
         st.remove(n, spec);
         loads.add(st, &spec.group, n, -1.0);
     }
-    let (k, neutral) = select(&options, &score0, cov0, threshold)?;
+    let (k, neutral) = force
+        .and_then(|f| forced(&options, &score0, cov0, f))
+        .or_else(|| select(&options, &score0, cov0, threshold))?;
     if neutral && levels.len() < svc.effective_strategy().len() {
         // A rule after the spread levels (binpack, random) decides where tasks go within
         // them; a move that leaves the spread as it is would fight that rule.
@@ -405,6 +437,7 @@ pub fn plan_services(
     idx: &NodeIndex,
     loads: &mut Loads,
     p: &mut Plan,
+    extras: Extras,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
     let ti = TaskIndex::new(snap, idx);
@@ -449,7 +482,12 @@ pub fn plan_services(
                 if kmax == 0 {
                     break;
                 }
-                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, lb, cfg.cov_percent) else {
+                let threshold = matches!(extras, Extras::Free).then_some(cfg.cov_percent);
+                let force = match extras {
+                    Extras::Sizes(sizes) if round == 0 => sizes.get(&svc.name).copied(),
+                    _ => None,
+                };
+                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, lb, threshold, force) else {
                     break;
                 };
                 budget = budget.saturating_sub(sp.moves.len());
@@ -499,7 +537,7 @@ pub fn plan_services(
             None => {}
         }
     }
-    if loads.cov() > cfg.cov_percent && p.services.iter().any(|s| s.neutral_only) {
+    if matches!(extras, Extras::Free) && loads.cov() > cfg.cov_percent && p.services.iter().any(|s| s.neutral_only) {
         // Neutral moves are worth their restarts only when they reach the threshold.
         let dropped: Vec<ServicePlan> = p.services.iter().filter(|s| s.neutral_only).cloned().collect();
         p.services.retain(|s| !s.neutral_only);

@@ -305,6 +305,12 @@ impl Loads {
         self.vals[i] += sign * w;
     }
 
+    /// Whether tasks of `group` are a service's (a phantom, such as autoscale's buffer,
+    /// takes room but is no load).
+    pub fn counts(&self, group: &str) -> bool {
+        self.per_task.contains_key(group)
+    }
+
     /// Load of node `i`.
     pub fn get(&self, i: usize) -> f64 {
         self.vals[i]

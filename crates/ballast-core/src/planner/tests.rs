@@ -266,3 +266,43 @@ fn ignored_and_externally_scaled_services_and_ignored_instances_are_left_alone()
     let p = plan(&snap, &RebalanceConfig::defaults());
     assert_eq!(p.restarts(), 0, "{p:#?}");
 }
+
+#[test]
+fn restarts_beyond_the_targets_only_when_the_targets_leave_the_measure_above_the_threshold() {
+    // On `joined`, every way to the targets (5 restarts) leaves the COV at 25.5%: within a
+    // 30% threshold the plan restarts exactly those 5; within 25% it needs one more.
+    let snap = joined();
+    let loose = RebalanceConfig { cov_percent: 30.0, ..RebalanceConfig::defaults() };
+    let p = plan(&snap, &loose);
+    assert_eq!(p.verdict, Verdict::Act, "{}", p.summary);
+    assert_eq!(p.restarts(), p.min_moves as usize, "{p:#?}");
+    assert!(p.cov_after <= 30.0, "{}", p.cov_after);
+    let strict = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(strict.restarts(), 6, "{strict:#?}");
+    assert!(strict.cov_after <= 25.0, "{}", strict.cov_after);
+}
+
+#[test]
+fn waiting_tasks_count_where_ecs_will_put_them() {
+    // Three waiting tasks of `big` fit only on the empty b3 (memory): the predicted measure
+    // counts them there, so the plan does not move tasks onto b3 to even a load they fill.
+    let snap = SnapshotBuilder::new("c")
+        .instance("b1", "us-east-1a", 4096, 15000)
+        .instance("b2", "us-east-1a", 4096, 15000)
+        .instance("b3", "us-east-1a", 4096, 15000)
+        .service("api", 128, 256, &["spread(instanceId)"], &[])
+        .service("big", 128, 4000, &["spread(instanceId)"], &[])
+        .tasks("api", "b1", 6)
+        .tasks("api", "b2", 3)
+        .tasks("big", "b1", 3)
+        .tasks("big", "b2", 3)
+        .build();
+    let mut snap = snap;
+    snap.services.iter_mut().find(|s| s.name == "big").unwrap().desired = 9;
+    let big = crate::placement::TaskSpec::for_service(snap.service("big").unwrap());
+    let with = plan_with(&snap, &RebalanceConfig::defaults(), &[big.clone(), big.clone(), big]);
+    // After api's 3 moves to b3 alone, the counts would be 6/6/3 (COV 28%); with the waiting
+    // tasks on b3 they are 6/6/6.
+    assert_eq!(with.restarts(), 3, "{with:#?}");
+    assert!(with.cov_after < 1.0, "{}", with.cov_after);
+}
