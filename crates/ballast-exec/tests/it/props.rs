@@ -121,7 +121,7 @@ fn no_policy_beats_the_lower_bounds() {
 /// strategy targets only. The bound holds in every join (a ratio below 1 would be a bound
 /// beaten); the distribution prints with `--nocapture` and is published in
 /// docs/performance.md. The target, 1.05 × the bound, is not met (the total is about
-/// 1.5 ×; docs/performance.md says where the restarts above the bound go), so it is reported,
+/// 1.24 ×; docs/performance.md says where the restarts above the bound go), so it is reported,
 /// not asserted.
 #[test]
 fn restarts_on_instance_joins_against_the_bound() {
