@@ -196,14 +196,8 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
     let mut loads = Loads::with(snap, &st, &idx, cfg, measured);
     let mut waiting = Vec::new();
     for spec in reserve {
-        match st.best_ties(spec).first() {
-            Some(&i) => {
-                st.place(i, spec);
-                if loads.counts(&spec.group) {
-                    loads.add(&st, &spec.group, i, 1.0);
-                }
-            }
-            None => waiting.push(spec.clone()),
+        if !place_waiting(&mut st, &mut loads, spec) {
+            waiting.push(spec.clone());
         }
     }
     match cfg.method {
@@ -238,6 +232,17 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
         );
     }
     p
+}
+
+/// Places a waiting task where ECS will put it, counting it in the measure if the measure
+/// counts its group; `false` when no instance has room for it.
+fn place_waiting(st: &mut ClusterState, loads: &mut Loads, spec: &TaskSpec) -> bool {
+    let Some(&i) = st.best_ties(spec).first() else { return false };
+    st.place(i, spec);
+    if loads.counts(&spec.group) {
+        loads.add(st, &spec.group, i, 1.0);
+    }
+    true
 }
 
 /// The planning work [`fewest_restarts`] may spend, in passes × ACTIVE instances × spread
@@ -277,12 +282,7 @@ fn fewest_restarts(
         let (mut st, mut loads, mut p) = (st.clone(), loads.clone(), p.clone());
         moves::plan_services(snap, cfg, &mut st, idx, &mut loads, &mut p, extras);
         for spec in waiting {
-            if let Some(&i) = st.best_ties(spec).first() {
-                st.place(i, spec);
-                if loads.counts(&spec.group) {
-                    loads.add(&st, &spec.group, i, 1.0);
-                }
-            }
+            place_waiting(&mut st, &mut loads, spec);
         }
         (st, loads, p)
     };

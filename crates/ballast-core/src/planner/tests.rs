@@ -286,7 +286,7 @@ fn restarts_beyond_the_targets_only_when_the_targets_leave_the_measure_above_the
 fn waiting_tasks_count_where_ecs_will_put_them() {
     // Three waiting tasks of `big` fit only on the empty b3 (memory): the predicted measure
     // counts them there, so the plan does not move tasks onto b3 to even a load they fill.
-    let snap = SnapshotBuilder::new("c")
+    let mut snap = SnapshotBuilder::new("c")
         .instance("b1", "us-east-1a", 4096, 15000)
         .instance("b2", "us-east-1a", 4096, 15000)
         .instance("b3", "us-east-1a", 4096, 15000)
@@ -297,7 +297,6 @@ fn waiting_tasks_count_where_ecs_will_put_them() {
         .tasks("big", "b1", 3)
         .tasks("big", "b2", 3)
         .build();
-    let mut snap = snap;
     snap.services.iter_mut().find(|s| s.name == "big").unwrap().desired = 9;
     let big = crate::placement::TaskSpec::for_service(snap.service("big").unwrap());
     let with = plan_with(&snap, &RebalanceConfig::defaults(), &[big.clone(), big.clone(), big]);
