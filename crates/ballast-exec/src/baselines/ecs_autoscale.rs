@@ -36,6 +36,8 @@ pub(crate) fn live_on(snap: &Snapshot, arn: &str, non_daemon_only: bool) -> usiz
 }
 
 /// Seed 003 as published (structurely/ecs-autoscale), on every scheduled run:
+/// - the group's MinSize and MaxSize set to the definition's `min` and `max` when it gives
+///   both and they differ (UpdateAutoScalingGroup), and those limits used below;
 /// - services: the first event whose metric is within its bounds; new desired = **running**
 ///   count + action, clamped to the service's min and max (a "+1" can lower the desired count
 ///   while tasks are pending); no cooldown;
@@ -114,7 +116,17 @@ impl EcsAutoscale {
         if cfg.cpu_buffer > 0 || cfg.mem_buffer > 0 {
             extra.push((cfg.cpu_buffer, cfg.mem_buffer));
         }
-        let g = ex.group(&cfg.group)?;
+        let mut g = ex.group(&cfg.group)?;
+        // The published code treats the definition's min and max as the truth: when both are
+        // set and differ from the group's, it updates the group and then uses them.
+        if let Some((lo, hi)) = cfg.group_limits
+            && (lo, hi) != (g.min, g.max)
+        {
+            ex.apply(Action::SetGroupLimits { group: g.name.clone(), min: lo, max: hi })?;
+            g.min = lo;
+            g.max = hi;
+            g.desired = g.desired.clamp(lo, hi);
+        }
         let mut desired = g.desired;
         for inst in snap
             .instances
