@@ -155,6 +155,29 @@ fn scale_out_asks_once_for_every_instance_the_constraints_need() {
     assert_eq!(g.desired, 3, "held at the group's max");
 }
 
+/// The definition's `min` and `max` are the group's (seed 003: "We treat the values in the
+/// cluster def as the truth"): with a definition's max of 3 on a group of max 10, neither
+/// ballast nor the ecs-autoscale baseline grows the group past 3, however many instances the
+/// tasks need, and both set the group's limits to the definition's.
+#[test]
+fn the_definitions_max_holds_for_ballast_and_for_ecs_autoscale() {
+    use ballast_sim::Controller;
+    let limits = "      min: 1\n      max: 3\n";
+    let (sc, mut sim, mut policy) = setup(&PORTS.replace("MAX", "10"), limits);
+    let mut baseline_sim = Sim::new(&sc);
+    let cfg = validate_cluster(&sc.controller.config, &EnvSettings::default()).unwrap();
+    let mut baseline = ballast_exec::baselines::ecs_autoscale::EcsAutoscale::new(cfg.autoscale.clone());
+    for m in (5..=60).step_by(5) {
+        let (_, _, g) = run_at(&mut sim, &mut policy, &sc.cluster, Millis::mins(m));
+        assert!(g.desired <= 3 && g.max == 3, "ballast at {m} min: {g:?}");
+        baseline_sim.advance_to(Millis::mins(m));
+        let mut be = SimBackend::new(&mut baseline_sim, None);
+        baseline.on_tick(&mut be, &sc.cluster).unwrap();
+        let g = be.group("asg").unwrap();
+        assert!(g.desired <= 3 && (g.min, g.max) == (1, 3), "ecs-autoscale at {m} min: {g:?}");
+    }
+}
+
 /// Issue [9]'s over-provisioned group: 8 instances for 2 service tasks and a daemon, with
 /// every job on (rebalance too, as by default). The instances to keep are chosen first and
 /// the rest drained at once, so each service task moves at most once: at most 2 restarts
