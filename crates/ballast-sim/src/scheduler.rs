@@ -369,13 +369,18 @@ impl Sim {
 
     /// A service with at least the scenario's desired count healthy misses nothing, whatever
     /// stopped before (so a stop during a surge, or one later masked by the scenario's own
-    /// losses, is never counted against the policy).
+    /// losses, is never counted against the policy). Nor does one with its whole desired
+    /// count healthy after the policy lowered it below the scenario's (an autoscale
+    /// scale-in): the tasks it scaled in are surplus, never missing (`tasks_scaled_in`), so
+    /// a stop made before its replacement was healthy is settled once the service is whole
+    /// at the count the policy chose. Without this, an instance drained after a scale-in, its
+    /// task replaced before it stopped, counted missing until demand rose back.
     pub(crate) fn settle_missing(&mut self, s: usize) {
         if self.svcs[s].policy_missing == 0 {
             return;
         }
         let healthy = self.svc_live[s].iter().filter(|&&t| self.tasks[t].state == TState::Running).count() as u32;
-        if healthy >= self.svcs[s].scenario_desired {
+        if healthy >= self.svcs[s].scenario_desired.min(self.svcs[s].desired.max(1)) {
             self.svcs[s].policy_missing = 0;
         }
     }

@@ -183,6 +183,53 @@ mod yardstick {
         let tl = o.timeline.iter().map(|s| s.availability).fold(100.0, f64::min);
         assert_eq!(tl, o.report.min_availability_percent);
     }
+
+    /// A scripted controller: at its n-th run (from 0) it applies the actions listed for n,
+    /// with `{task}` and `{instance}` replaced by web's first task and its instance.
+    struct Script(usize, Vec<(usize, Vec<&'static str>)>);
+
+    impl Controller for Script {
+        fn on_tick(&mut self, b: &mut dyn Backend, cluster: &str) -> Result<(), BackendError> {
+            let n = self.0;
+            self.0 += 1;
+            let Some((_, acts)) = self.1.iter().find(|(k, _)| *k == n) else { return Ok(()) };
+            for a in acts.clone() {
+                let snap = b.snapshot(cluster)?;
+                let t = snap.service_tasks("web").find(|t| t.is_live()).expect("web runs").clone();
+                let action = match a {
+                    "scale-in" => Action::SetServiceDesired { service: "web".into(), desired: 2, reason: "t".into() },
+                    "drain" => Action::SetInstanceState {
+                        instance_arns: vec![t.instance_arn.clone()],
+                        status: InstanceStatus::Draining,
+                        reason: "t".into(),
+                    },
+                    _ => Action::StopTask { task_arn: t.arn.clone(), reason: "t".into() },
+                };
+                b.apply(cluster, &action)?;
+            }
+            Ok(())
+        }
+        fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    /// After the policy scales a service in (3 → 2, surplus: never missing), an instance it
+    /// drains costs nothing when ECS starts the replacement before it stops the task
+    /// (minimumHealthyPercent 100): the service stays whole at the count the policy chose.
+    /// A task it stops outright is a dip (1 of the scenario's 3) that ends when the
+    /// replacement is healthy, not when demand brings the count back to 3.
+    #[test]
+    fn after_a_scale_in_a_drain_costs_nothing_and_a_stop_only_until_its_replacement() {
+        let text = "name: lowered\nseed: 1\nduration: 30m\ngroups:\n  - {name: g, instance_type: m5.large, desired: 3, min: 1, max: 3}\nservices:\n  - {name: web, desired: 3, cpu: 256, memory: 512, start: 20s, strategy: [\"spread(instanceId)\"]}\ncontroller: {every: 5m, on_instance_events: false}\n";
+        let sc = Scenario::parse(text, "lowered.yaml").unwrap();
+        let drained = simulate(&sc, "drain", &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["drain"])]), &RunOptions::default());
+        assert_eq!(drained.report.min_availability_percent, 100.0, "{:?}", drained.report);
+        let stopped = simulate(&sc, "stop", &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["stop"])]), &RunOptions::default());
+        assert!((stopped.report.min_availability_percent - 100.0 * 2.0 / 3.0).abs() < 0.01, "{:?}", stopped.report);
+        let last = stopped.timeline.last().expect("samples").availability;
+        assert_eq!(last, 100.0, "the dip ends when the replacement is healthy");
+    }
 }
 
 /// Issue [10]: the scenario extensions reach placement: GPU tasks only where GPUs are free,
