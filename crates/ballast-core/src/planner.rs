@@ -86,6 +86,11 @@ pub struct ServicePlan {
     pub reason: String,
     /// Only strategy-neutral moves that lower the cluster's COV.
     pub neutral_only: bool,
+    /// The chance that ECS, breaking its placement ties at random, puts the new tasks where
+    /// the plan predicts or somewhere equivalent (the same value at every spread level and
+    /// the same load): 1 for moves with no tie. The planner's own estimate, not rendered.
+    #[serde(skip)]
+    pub odds: f64,
 }
 
 /// A service left alone, and why.
@@ -260,9 +265,11 @@ type Planned = (ClusterState, Loads, Plan);
 /// The stop method's plan with the fewest restarts that reaches the threshold, within
 /// [`PASS_WORK`]:
 /// 1. every service's fewest restarts to its strategy's target, if that is enough;
-/// 2. else, from there, one more restart at a time where it lowers the predicted measure
-///    most (a larger surge of a service, or a strategy-neutral one), until within the
-///    threshold, a pass per service tried;
+/// 2. else, from there, one more restart at a time where it lowers the measure most in
+///    expectation (a larger surge of a service, or a strategy-neutral one), until within the
+///    threshold, a pass per service tried. The expectation weighs the predicted drop by the
+///    chance that ECS's random tie-breaking lands the surge's new tasks as predicted
+///    ([`ServicePlan::odds`]); a surge that lands elsewhere is abandoned and drops nothing;
 /// 3. else (or if it has fewer restarts) the plan each service makes alone, spending on the
 ///    measure wherever it is still above the threshold, which reaches it or drops its
 ///    strategy-neutral moves.
@@ -329,11 +336,17 @@ fn step_up(
             .find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
             .map_or(0, |s| s.moves.len())
     };
+    let odds = |p: &Plan, name: &str| {
+        p.services
+            .iter()
+            .find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
+            .map_or(1.0, |s| s.odds)
+    };
     let mut sizes: std::collections::BTreeMap<String, usize> =
         names.iter().map(|n| (n.to_string(), surge(&base.2, n))).collect();
     let mut cur = base;
     while cur.1.cov() > cfg.cov_percent {
-        let mut best: Option<(String, Planned)> = None;
+        let mut best: Option<(String, f64, Planned)> = None;
         for &n in names {
             if passes == 0 {
                 return None;
@@ -346,14 +359,17 @@ fn step_up(
             if surge(&r.2, n) != k || r.1.cov() >= cur.1.cov() - 1e-9 {
                 continue;
             }
-            let better = best.as_ref().is_none_or(|(_, b)| {
-                r.1.cov() < b.1.cov() - 1e-9 || (r.1.cov() <= b.1.cov() + 1e-9 && r.2.restarts() < b.2.restarts())
+            // The COV to expect: ECS breaks placement ties at random, and a surge whose new
+            // tasks land where the move no longer helps is abandoned (the COV stays).
+            let expected = cur.1.cov() - odds(&r.2, n) * (cur.1.cov() - r.1.cov());
+            let better = best.as_ref().is_none_or(|(_, e, b)| {
+                expected < e - 1e-9 || (expected <= e + 1e-9 && r.2.restarts() < b.2.restarts())
             });
             if better {
-                best = Some((n.to_string(), r));
+                best = Some((n.to_string(), expected, r));
             }
         }
-        let (n, r) = best?;
+        let (n, _, r) = best?;
         *sizes.get_mut(&n).expect("named") += 1;
         cur = r;
     }

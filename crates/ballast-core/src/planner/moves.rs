@@ -96,6 +96,26 @@ fn predict(ties: &[usize], loads: &Loads) -> (usize, bool) {
     (best, ties.len() > 1)
 }
 
+/// The share of `ties` equivalent to the predicted `to`: the same value at every spread level
+/// and the same load, so a move landing there has the effect predicted.
+fn equivalent(st: &ClusterState, loads: &Loads, levels: &[String], ties: &[usize], to: usize) -> f64 {
+    if ties.len() < 2 {
+        return 1.0;
+    }
+    let same = |t: usize| {
+        (loads.get(t) - loads.get(to)).abs() < 1e-9
+            && levels.iter().all(|f| {
+                f == "instanceId"
+                    || if f == crate::model::attr::AZ_SPREAD {
+                        st.nodes[t].az_id == st.nodes[to].az_id
+                    } else {
+                        st.spread_value(t, f) == st.spread_value(to, f)
+                    }
+            })
+    };
+    ties.iter().filter(|&&t| same(t)).count() as f64 / ties.len() as f64
+}
+
 /// Greedily picks `k` victims among `tasks` (never on `exclude` nodes): each time the task
 /// whose removal keeps the best spread (the value with the most tasks at each level, as ECS's
 /// own scale-in does), then the busiest instance by the cluster measure. The victims are
@@ -248,6 +268,7 @@ fn plan_surge(
     let score0 = score(st, spec, levels);
     let cov0 = loads.cov();
     let mut placed: Vec<(usize, bool)> = Vec::new();
+    let mut odds: Vec<f64> = Vec::new();
     let mut options = Vec::new();
     let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
     ks.extend(force);
@@ -260,6 +281,7 @@ fn plan_surge(
             break;
         }
         let (to, tied) = predict(&ties, loads);
+        odds.push(equivalent(st, loads, levels, &ties, to));
         st.place(to, spec);
         loads.add(st, &spec.group, to, 1.0);
         placed.push((to, tied));
@@ -321,6 +343,7 @@ fn plan_surge(
             svc.desired
         ),
         neutral_only: neutral,
+        odds: odds[..k].iter().product(),
     })
 }
 
@@ -390,6 +413,7 @@ fn plan_stops(
         ),
         moves,
         neutral_only: false,
+        odds: 1.0,
     })
 }
 
@@ -690,6 +714,7 @@ pub fn plan_redeploys(
                 tasks.len()
             ),
             neutral_only: false,
+            odds: 1.0,
         });
     }
 }
@@ -785,6 +810,7 @@ pub fn plan_drain(
             ),
             moves,
             neutral_only: false,
+            odds: 1.0,
         });
     }
 }
