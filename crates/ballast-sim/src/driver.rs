@@ -62,6 +62,9 @@ pub struct RunOptions<'a> {
     pub check_invariants: bool,
     /// Record the availability after every state change (`Outcome::sim.acct.trace`).
     pub trace: bool,
+    /// The work the report's exact restart bound may spend (`None`:
+    /// `planner::exact::DEFAULT_BUDGET`); more proves more bounds exact, never a wrong one.
+    pub bound_work: Option<u64>,
 }
 
 /// What one simulation produced.
@@ -84,6 +87,9 @@ pub struct Outcome {
 pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &RunOptions) -> Outcome {
     let mut sim = Sim::with_period(sc, ctrl.every().unwrap_or(sc.controller.every));
     sim.check = opts.check_invariants;
+    if let Some(w) = opts.bound_work {
+        sim.acct.bound_work = w;
+    }
     if opts.trace {
         sim.acct.trace = Some(vec![(Millis(0), 100.0)]);
     }

@@ -86,6 +86,8 @@ pub struct Accounting {
     measure: Measure,
     /// The configured threshold.
     pub threshold: f64,
+    /// The work the exact restart bound may spend (`planner::exact::balanced_bound`).
+    pub bound_work: u64,
     last_sample: Option<Millis>,
     last_timeline: Option<Millis>,
 }
@@ -119,6 +121,7 @@ impl Default for Accounting {
             timeline: vec![],
             measure: Measure::Count,
             threshold: 25.0,
+            bound_work: ballast_core::planner::exact::DEFAULT_BUDGET,
             last_sample: None,
             last_timeline: None,
         }
@@ -497,7 +500,7 @@ impl Sim {
         use ballast_core::planner::{exact, objective::at_target};
         let Some(reference) = &self.acct.min_moves_state else { return (None, None) };
         let lb = self.acct.min_moves.unwrap_or(0);
-        let tight = exact::balanced_bound(reference, self.acct.threshold, exact::DEFAULT_BUDGET)
+        let tight = exact::balanced_bound(reference, self.acct.threshold, self.acct.bound_work)
             .map(|t| exact::Tight { bound: t.bound.max(lb), exact: t.exact && t.bound >= lb });
         let now = self.snapshot();
         let active = |s: &ballast_core::model::Snapshot| -> Vec<String> {

@@ -121,8 +121,11 @@ fn no_policy_beats_the_lower_bounds() {
 /// strategy targets only. The bound holds in every join (a ratio below 1 would be a bound
 /// beaten); the distribution prints with `--nocapture` and is published in
 /// docs/performance.md. The target, 1.05 × the bound, is not met (the total is about
-/// 1.24 ×; docs/performance.md says where the restarts above the bound go), so it is reported,
-/// not asserted.
+/// 1.10 ×; docs/performance.md says where the restarts above the bound go), so it is reported,
+/// not asserted. Built with optimisations (`--release`, as docs/performance.md measures it),
+/// the bound's search gets 20 times its default work, which proves more bounds exact (a
+/// debug build keeps the default, so the test stays quick; its bounds are weaker, never
+/// wrong).
 #[test]
 fn restarts_on_instance_joins_against_the_bound() {
     use ballast_sim::generate::joining;
@@ -136,7 +139,8 @@ fn restarts_on_instance_joins_against_the_bound() {
             spot_fallback: None,
             autoscale: None,
         });
-        let r = simulate(&sc, "ballast", &mut p, &RunOptions::default()).report;
+        let work = ballast_core::planner::exact::DEFAULT_BUDGET * if cfg!(debug_assertions) { 1 } else { 20 };
+        let r = simulate(&sc, "ballast", &mut p, &RunOptions { bound_work: Some(work), ..RunOptions::default() }).report;
         eprintln!(
             "joining-{seed}: {} restarts, min_moves {}, to balanced {}{}, ratio {:?}, final COV {}",
             r.tasks_restarted,
