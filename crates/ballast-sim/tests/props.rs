@@ -209,7 +209,12 @@ mod yardstick {
             }
             Ok(())
         }
-        fn on_instance_event(&mut self, _: &mut dyn Backend, _: &str, _: &InstanceStateChange) -> Result<(), BackendError> {
+        fn on_instance_event(
+            &mut self,
+            _: &mut dyn Backend,
+            _: &str,
+            _: &InstanceStateChange,
+        ) -> Result<(), BackendError> {
             Ok(())
         }
     }
@@ -223,9 +228,19 @@ mod yardstick {
     fn after_a_scale_in_a_drain_costs_nothing_and_a_stop_only_until_its_replacement() {
         let text = "name: lowered\nseed: 1\nduration: 30m\ngroups:\n  - {name: g, instance_type: m5.large, desired: 3, min: 1, max: 3}\nservices:\n  - {name: web, desired: 3, cpu: 256, memory: 512, start: 20s, strategy: [\"spread(instanceId)\"]}\ncontroller: {every: 5m, on_instance_events: false}\n";
         let sc = Scenario::parse(text, "lowered.yaml").unwrap();
-        let drained = simulate(&sc, "drain", &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["drain"])]), &RunOptions::default());
+        let drained = simulate(
+            &sc,
+            "drain",
+            &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["drain"])]),
+            &RunOptions::default(),
+        );
         assert_eq!(drained.report.min_availability_percent, 100.0, "{:?}", drained.report);
-        let stopped = simulate(&sc, "stop", &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["stop"])]), &RunOptions::default());
+        let stopped = simulate(
+            &sc,
+            "stop",
+            &mut Script(0, vec![(1, vec!["scale-in"]), (2, vec!["stop"])]),
+            &RunOptions::default(),
+        );
         assert!((stopped.report.min_availability_percent - 100.0 * 2.0 / 3.0).abs() < 0.01, "{:?}", stopped.report);
         let last = stopped.timeline.last().expect("samples").availability;
         assert_eq!(last, 100.0, "the dip ends when the replacement is healthy");

@@ -140,7 +140,8 @@ fn restarts_on_instance_joins_against_the_bound() {
             autoscale: None,
         });
         let work = ballast_core::planner::exact::DEFAULT_BUDGET * if cfg!(debug_assertions) { 1 } else { 20 };
-        let r = simulate(&sc, "ballast", &mut p, &RunOptions { bound_work: Some(work), ..RunOptions::default() }).report;
+        let r =
+            simulate(&sc, "ballast", &mut p, &RunOptions { bound_work: Some(work), ..RunOptions::default() }).report;
         eprintln!(
             "joining-{seed}: {} restarts, min_moves {}, to balanced {}{}, ratio {:?}, final COV {}",
             r.tasks_restarted,
