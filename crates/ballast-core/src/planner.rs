@@ -330,18 +330,11 @@ fn step_up(
     mut passes: usize,
     run: &dyn Fn(moves::Extras) -> Planned,
 ) -> Option<Planned> {
-    let surge = |p: &Plan, name: &str| {
-        p.services
-            .iter()
-            .find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
-            .map_or(0, |s| s.moves.len())
-    };
-    let odds = |p: &Plan, name: &str| {
-        p.services
-            .iter()
-            .find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
-            .map_or(1.0, |s| s.odds)
-    };
+    fn surge_of<'a>(p: &'a Plan, name: &str) -> Option<&'a ServicePlan> {
+        p.services.iter().find(|s| s.service == name && matches!(s.mechanism, Mechanism::Surge { .. }))
+    }
+    let surge = |p: &Plan, name: &str| surge_of(p, name).map_or(0, |s| s.moves.len());
+    let odds = |p: &Plan, name: &str| surge_of(p, name).map_or(1.0, |s| s.odds);
     let mut sizes: std::collections::BTreeMap<String, usize> =
         names.iter().map(|n| (n.to_string(), surge(&base.2, n))).collect();
     let mut cur = base;

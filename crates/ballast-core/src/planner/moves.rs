@@ -104,14 +104,7 @@ fn equivalent(st: &ClusterState, loads: &Loads, levels: &[String], ties: &[usize
     }
     let same = |t: usize| {
         (loads.get(t) - loads.get(to)).abs() < 1e-9
-            && levels.iter().all(|f| {
-                f == "instanceId"
-                    || if f == crate::model::attr::AZ_SPREAD {
-                        st.nodes[t].az_id == st.nodes[to].az_id
-                    } else {
-                        st.spread_value(t, f) == st.spread_value(to, f)
-                    }
-            })
+            && levels.iter().all(|f| f == "instanceId" || st.spread_value(t, f) == st.spread_value(to, f))
     };
     ties.iter().filter(|&&t| same(t)).count() as f64 / ties.len() as f64
 }
