@@ -65,6 +65,10 @@ pub struct RunOptions<'a> {
     /// The work the report's exact restart bound may spend (`None`:
     /// `planner::exact::DEFAULT_BUDGET`); more proves more bounds exact, never a wrong one.
     pub bound_work: Option<u64>,
+    /// Also work out the bound for policies that restart only through the scheduler
+    /// (`planner::exact::scheduler_bound`; the report's `min_moves_scheduled`). Off by
+    /// default: it is a second search as long as the first.
+    pub scheduler_bound: bool,
 }
 
 /// What one simulation produced.
@@ -90,6 +94,7 @@ pub fn simulate(sc: &Scenario, policy: &str, ctrl: &mut dyn Controller, opts: &R
     if let Some(w) = opts.bound_work {
         sim.acct.bound_work = w;
     }
+    sim.acct.scheduler_bound = opts.scheduler_bound;
     if opts.trace {
         sim.acct.trace = Some(vec![(Millis(0), 100.0)]);
     }

@@ -88,6 +88,8 @@ pub struct Accounting {
     pub threshold: f64,
     /// The work the exact restart bound may spend (`planner::exact::balanced_bound`).
     pub bound_work: u64,
+    /// Whether to work out the scheduler bound too (`RunOptions::scheduler_bound`).
+    pub scheduler_bound: bool,
     last_sample: Option<Millis>,
     last_timeline: Option<Millis>,
 }
@@ -122,6 +124,7 @@ impl Default for Accounting {
             measure: Measure::Count,
             threshold: 25.0,
             bound_work: ballast_core::planner::exact::DEFAULT_BUDGET,
+            scheduler_bound: false,
             last_sample: None,
             last_timeline: None,
         }
@@ -184,6 +187,15 @@ pub struct Report {
     /// balanced as that bound defines it, `min_moves` when it ended at the strategy targets
     /// only; `null` when it reached neither or the bound is 0.
     pub restarts_over_bound: Option<f64>,
+    /// The fewest restarts from the same state to *balanced* for a policy that restarts only
+    /// through the scheduler, ECS placing every new task (`planner::exact::scheduler_bound`:
+    /// at least `min_moves_balanced`; not a bound for policies that drain instances).
+    /// `null` unless asked for (`simulate --scheduler-bound`) and the policy acted.
+    pub min_moves_scheduled: Option<u32>,
+    /// Whether the search proved `min_moves_scheduled` exact.
+    pub min_moves_scheduled_exact: bool,
+    /// Restarts ÷ `min_moves_scheduled` when the run ended balanced; `null` otherwise.
+    pub restarts_over_scheduled_bound: Option<f64>,
     /// COV at the end over ACTIVE instances.
     pub final_cov_percent: CovTriple,
     /// Seconds from the last scenario event until balanced for good (the count COV at or
@@ -494,14 +506,23 @@ impl Sim {
         n
     }
 
-    /// The balanced bound from the state `min_moves` was taken in, and restarts ÷ the bound
+    /// The balanced bounds from the state `min_moves` was taken in, and restarts ÷ the bound
     /// of what the run reached (see [`Report::restarts_over_bound`]).
-    fn restart_bounds(&self) -> (Option<ballast_core::planner::exact::Tight>, Option<f64>) {
+    fn restart_bounds(&self) -> RestartBounds {
         use ballast_core::planner::{exact, objective::at_target};
-        let Some(reference) = &self.acct.min_moves_state else { return (None, None) };
+        let Some(reference) = &self.acct.min_moves_state else { return RestartBounds::default() };
         let lb = self.acct.min_moves.unwrap_or(0);
         let tight = exact::balanced_bound(reference, self.acct.threshold, self.acct.bound_work)
             .map(|t| exact::Tight { bound: t.bound.max(lb), exact: t.exact && t.bound >= lb });
+        // Every sequence the scheduler bound searches is one the balanced bound searches, so
+        // the larger of the two is the scheduler bound.
+        let floor = tight.map_or(lb, |x| x.bound);
+        let scheduled = self
+            .acct
+            .scheduler_bound
+            .then(|| exact::scheduler_bound(reference, self.acct.threshold, self.acct.bound_work))
+            .flatten()
+            .map(|t| exact::Tight { bound: t.bound.max(floor), exact: t.exact && t.bound >= floor });
         let now = self.snapshot();
         let active = |s: &ballast_core::model::Snapshot| -> Vec<String> {
             s.instances
@@ -518,8 +539,15 @@ impl Sim {
             (false, true) => lb,
             _ => 0,
         };
-        let ratio = (bound > 0).then(|| (self.acct.tasks_restarted as f64 / bound as f64 * 1000.0).round() / 1000.0);
-        (tight, ratio)
+        let ratio = |bound: u32| {
+            (bound > 0).then(|| (self.acct.tasks_restarted as f64 / bound as f64 * 1000.0).round() / 1000.0)
+        };
+        RestartBounds {
+            balanced: tight,
+            over: ratio(bound),
+            scheduled,
+            over_scheduled: scheduled.filter(|_| balanced).and_then(|t| ratio(t.bound)),
+        }
     }
 
     /// The report line for this run.
@@ -533,7 +561,8 @@ impl Sim {
         };
         let left_draining =
             self.insts.iter().filter(|i| i.state == InstState::Draining && i.drained_by_policy).count() as u64;
-        let (tight, restarts_over_bound) = self.restart_bounds();
+        let bounds = self.restart_bounds();
+        let (tight, restarts_over_bound) = (bounds.balanced, bounds.over);
         Report {
             scenario: self.sc.name.clone(),
             policy: policy.to_string(),
@@ -545,6 +574,9 @@ impl Sim {
             min_moves_balanced: tight.map_or(self.acct.min_moves.unwrap_or(0), |t| t.bound),
             min_moves_balanced_exact: tight.is_some_and(|t| t.exact),
             restarts_over_bound,
+            min_moves_scheduled: bounds.scheduled.map(|t| t.bound),
+            min_moves_scheduled_exact: bounds.scheduled.is_some_and(|t| t.exact),
+            restarts_over_scheduled_bound: bounds.over_scheduled,
             final_cov_percent: CovTriple {
                 count: round2(self.cov_of(Measure::Count)),
                 cpu: round2(self.cov_of(Measure::CpuReserved)),
@@ -589,4 +621,13 @@ impl Sim {
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+/// What [`Sim::restart_bounds`] works out.
+#[derive(Default)]
+struct RestartBounds {
+    balanced: Option<ballast_core::planner::exact::Tight>,
+    over: Option<f64>,
+    scheduled: Option<ballast_core::planner::exact::Tight>,
+    over_scheduled: Option<f64>,
 }

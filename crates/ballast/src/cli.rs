@@ -153,6 +153,14 @@ pub struct SimulateArgs {
     /// to look into one variant of a distribution.
     #[arg(long, value_name = "K")]
     pub variant: Option<usize>,
+    /// Also report the fewest restarts to balanced for a policy that restarts only through
+    /// the scheduler (`min_moves_scheduled`; docs/simulator.md): a second search.
+    #[arg(long)]
+    pub scheduler_bound: bool,
+    /// The work each exact restart bound may spend, in candidate moves looked at (default
+    /// 20,000,000): more proves more bounds exact, never a wrong one.
+    #[arg(long, value_name = "UNITS")]
+    pub bound_work: Option<u64>,
 }
 
 /// `status` and `plan`.

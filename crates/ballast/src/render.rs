@@ -293,6 +293,18 @@ pub fn report_table(rs: &[Report]) -> String {
             r.errors.len()
         ));
     }
+    // `--scheduler-bound`: the tighter bound for policies that never drain, one line each.
+    for r in rs {
+        if let Some(b) = r.min_moves_scheduled {
+            out.push_str(&format!(
+                "{}: the fewest restarts to balanced through the scheduler {}{}{}\n",
+                r.policy,
+                b,
+                if r.min_moves_scheduled_exact || b == 0 { "" } else { "+" },
+                r.restarts_over_scheduled_bound.map_or(String::new(), |q| format!(" ({q:.2} × that)"))
+            ));
+        }
+    }
     out
 }
 

@@ -90,6 +90,8 @@ struct Problem {
     active: Vec<bool>,
     weight: Vec<f64>,
     threshold: f64,
+    /// Each service's task spec, in the order of `svcs`.
+    specs: Vec<TaskSpec>,
 }
 
 impl Problem {
@@ -99,6 +101,7 @@ impl Problem {
         let mut svcs = Vec::new();
         let mut counts = Vec::new();
         let mut arrivals = Vec::new();
+        let mut specs = Vec::new();
         let mut room: Vec<(i64, i64)> = st.nodes.iter().map(|x| (x.free.cpu, x.free.memory)).collect();
         for svc in reference.services.iter().filter(|s| !s.daemon) {
             let spec = TaskSpec::for_service(svc);
@@ -144,13 +147,14 @@ impl Problem {
             });
             counts.extend(c);
             arrivals.push(pending);
+            specs.push(spec);
         }
         // The arrivals still to come, one per service, after the per-instance counts.
         counts.extend(arrivals);
         let active: Vec<bool> =
             reference.instances.iter().map(|i| i.status == InstanceStatus::Active).collect::<Vec<_>>();
         let weight = st.nodes.iter().map(|x| 1024.0 / x.registered.cpu.max(1) as f64).collect();
-        (Problem { n, svcs, room, active, weight, threshold }, counts)
+        (Problem { n, svcs, room, active, weight, threshold, specs }, counts)
     }
 
     fn of<'a>(&self, counts: &'a [u32], s: usize) -> &'a [u32] {
@@ -359,6 +363,176 @@ pub fn balanced_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Opti
     Some(Tight { bound: h0 + MAX_EXTRA + 1, exact: false })
 }
 
+/// The fewest restarts to *balanced* for a policy that restarts tasks only through the
+/// scheduler: a tighter bound than [`balanced_bound`] for ballast's `stop` method, the
+/// redeploy baselines and every policy that never changes an instance's status.
+///
+/// # Definition
+/// The goal is [`balanced_bound`]'s. The moves are what such a policy can do, with ECS
+/// placing every new task:
+/// - **stop** a replica task on any instance (one restart; stopping a task a surge placed is
+///   one too, as the simulation report counts it), which leaves its service one task short;
+/// - **place** one task of a service: ECS puts it on one of the instances its placement ranks
+///   best in the state of that moment ([`ClusterState::best_ties`]: resources, ports and
+///   constraints, then the strategy), any of the tied ones. This is how a stopped task is
+///   replaced, how tasks waiting to be placed arrive, and how a raised desired count (a
+///   surge, a deployment's new tasks) is placed. A service may be any number of tasks above
+///   or below its desired count along the way, and must end at it.
+///
+/// Protection lets a policy choose the task a scale-in stops, so a stop may be any task; ECS
+/// may place a task at any time after it is wanted, so a placement may come at any point of
+/// the sequence; and every tie is tried. Every sequence of such a policy is therefore one of
+/// the sequences searched, and the result is a lower bound for it. It is not one for a
+/// policy that drains instances (a DRAINING instance takes no new task, which steers ECS's
+/// placements): those are measured against [`balanced_bound`], which holds for any policy.
+///
+/// # Search
+/// IDA* as in [`balanced_bound`], over the per-service, per-instance counts and each
+/// service's tasks above or below its desired count. The heuristic is, per service, the
+/// strategy bound when the service is at its desired count (a sequence of stops and
+/// placements that relocates tasks is at least as long as the relocations it makes) and the
+/// tasks above desired otherwise (each needs a stop).
+///
+/// Tasks waiting to be placed make their service start short of its desired count; it may
+/// end short by as many (the bound assumes ECS may place them, or not, as suits balance).
+pub fn scheduler_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Option<Tight> {
+    let (p, counts) = Problem::new(reference, threshold);
+    if p.svcs.iter().all(|s| s.target.is_none()) || p.active.iter().filter(|a| **a).count() < 2 {
+        return None;
+    }
+    let (st, _) = ClusterState::from_snapshot(reference);
+    // The tasks waiting to be placed are the service's first shortfall.
+    let waiting: Vec<i32> = counts[p.svcs.len() * p.n..].iter().map(|&k| k as i32).collect();
+    let mut state = Walk { counts, surplus: waiting.iter().map(|&k| -k).collect(), st };
+    let h0 = p.h(&state.counts);
+    let mut search = Placed { p: &p, waiting, seen: HashMap::new(), budget };
+    for limit in h0..=h0 + MAX_EXTRA {
+        search.seen.clear();
+        search.seen.insert(state.key(), 0);
+        match search.dfs(&mut state, 0, limit) {
+            Outcome::Found => return Some(Tight { bound: limit, exact: true }),
+            Outcome::Exhausted => {}
+            Outcome::OutOfBudget => return Some(Tight { bound: limit, exact: false }),
+        }
+    }
+    Some(Tight { bound: h0 + MAX_EXTRA + 1, exact: false })
+}
+
+/// A state of [`scheduler_bound`]'s search: the counts as [`Problem`] lays them out (its
+/// arrivals left as in the reference: here the shortfall says what is still to come), each
+/// service's tasks above (positive) or below its desired count, and the placement state the
+/// counts describe.
+struct Walk {
+    counts: Vec<u32>,
+    surplus: Vec<i32>,
+    st: ClusterState,
+}
+
+impl Walk {
+    fn key(&self) -> Vec<u32> {
+        let mut k = self.counts.clone();
+        k.extend(self.surplus.iter().map(|&b| b as u32));
+        k
+    }
+}
+
+struct Placed<'a> {
+    p: &'a Problem,
+    /// Per service, the tasks waiting to be placed in the reference: a service may end that
+    /// many short (ECS places them when it can; the bound assumes they may also not come).
+    waiting: Vec<i32>,
+    seen: HashMap<Vec<u32>, u32>,
+    budget: u64,
+}
+
+impl Placed<'_> {
+    fn h(&self, w: &Walk) -> u32 {
+        (0..self.p.svcs.len())
+            .map(|s| match w.surplus[s] {
+                b if b > 0 => b as u32,
+                b if self.settled(s, b) => self.p.h_service(&w.counts, s),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Whether a service `b` tasks above its desired count (below, when negative) may end
+    /// there: at its desired count, or short of it by at most the tasks that were waiting.
+    fn settled(&self, s: usize, b: i32) -> bool {
+        (-self.waiting[s]..=0).contains(&b)
+    }
+
+    /// Visits the state `w` has just reached at depth `g`: `None` when it was seen no deeper.
+    fn visit(&mut self, w: &mut Walk, g: u32, limit: u32) -> Option<Outcome> {
+        let key = w.key();
+        if self.seen.get(&key).is_some_and(|&d| d <= g) {
+            return None;
+        }
+        self.seen.insert(key, g);
+        Some(self.dfs(w, g, limit))
+    }
+
+    fn dfs(&mut self, w: &mut Walk, g: u32, limit: u32) -> Outcome {
+        let (n, ns) = (self.p.n, self.p.svcs.len());
+        let cost = (ns * n * n).max(1) as u64;
+        if self.budget < cost {
+            return Outcome::OutOfBudget;
+        }
+        self.budget -= cost;
+        if g + self.h(w) > limit {
+            return Outcome::Exhausted;
+        }
+        if w.surplus.iter().enumerate().all(|(s, &b)| self.settled(s, b)) && self.p.goal(&w.counts) {
+            return Outcome::Found;
+        }
+        let left = (limit - g) as i32;
+        // Placements cost nothing: a waiting task's arrival, a stopped task's replacement, or
+        // a task above desired (while the stops left can still take it away again).
+        for s in 0..ns {
+            if w.surplus[s] >= left {
+                continue;
+            }
+            for j in w.st.best_ties(&self.p.specs[s]) {
+                w.st.place(j, &self.p.specs[s]);
+                w.counts[s * n + j] += 1;
+                w.surplus[s] += 1;
+                let r = self.visit(w, g, limit);
+                w.surplus[s] -= 1;
+                w.counts[s * n + j] -= 1;
+                w.st.remove(j, &self.p.specs[s]);
+                match r {
+                    Some(Outcome::Found) => return Outcome::Found,
+                    Some(Outcome::OutOfBudget) => return Outcome::OutOfBudget,
+                    _ => {}
+                }
+            }
+        }
+        if g == limit {
+            return Outcome::Exhausted;
+        }
+        for s in 0..ns {
+            for i in 0..n {
+                if w.counts[s * n + i] == 0 {
+                    continue;
+                }
+                w.st.remove(i, &self.p.specs[s]);
+                w.counts[s * n + i] -= 1;
+                w.surplus[s] -= 1;
+                let r = self.visit(w, g + 1, limit);
+                w.surplus[s] += 1;
+                w.counts[s * n + i] += 1;
+                w.st.place(i, &self.p.specs[s]);
+                match r {
+                    Some(Outcome::Found) => return Outcome::Found,
+                    Some(Outcome::OutOfBudget) => return Outcome::OutOfBudget,
+                    _ => {}
+                }
+            }
+        }
+        Outcome::Exhausted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +600,63 @@ mod tests {
             .build();
         snap.services[0].desired = 6;
         assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 0, exact: true }));
+    }
+
+    /// Through the scheduler, a stopped spread task's replacement goes where the strategy
+    /// says, which here is where balance wants it: the two bounds agree.
+    #[test]
+    fn the_scheduler_bound_is_the_balanced_bound_where_ecs_places_as_balance_wants() {
+        let snap = SnapshotBuilder::new("c")
+            .service("s", 256, 512, &["spread(instanceId)"], &[])
+            .instance("a", "us-east-1a", 4096, 8192)
+            .instance("b", "us-east-1a", 4096, 8192)
+            .instance("c", "us-east-1a", 4096, 8192)
+            .tasks("s", "a", 9)
+            .build();
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 6, exact: true }));
+    }
+
+    /// ECS puts a binpack task on the instance with the least memory left, so a stopped one
+    /// goes back to the fuller instance: balance needs two relocations (`balanced_bound`), but
+    /// through the scheduler 4 restarts, the least that first makes the emptier instance the
+    /// fuller one (surge a spread task onto it, stop one on the other, stop two binpack tasks,
+    /// and take the surge back once their replacements landed there).
+    #[test]
+    fn the_scheduler_moves_a_binpack_task_only_by_filling_the_other_instance_first() {
+        let snap = SnapshotBuilder::new("c")
+            .service("s", 256, 512, &["spread(instanceId)"], &[])
+            .service("b", 256, 512, &["binpack(memory)"], &[])
+            .instance("a", "us-east-1a", 4096, 8192)
+            .instance("x", "us-east-1a", 4096, 8192)
+            .tasks("s", "a", 2)
+            .tasks("s", "x", 2)
+            .tasks("b", "a", 4)
+            .build();
+        assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 2, exact: true }));
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 4, exact: true }));
+    }
+
+    /// With `spread(instanceId)` over [2, 1, 1] plus an empty instance, a stop puts the
+    /// replacement on the empty one. A waiting task arrives where ECS puts it, free: one more
+    /// (5 tasks) cannot balance 4 instances, so it may as well not come; four more fill them.
+    #[test]
+    fn waiting_tasks_arrive_where_ecs_puts_them() {
+        let mut snap = SnapshotBuilder::new("c")
+            .service("s", 256, 512, &["spread(instanceId)"], &[])
+            .instance("a", "us-east-1a", 4096, 8192)
+            .instance("b", "us-east-1a", 4096, 8192)
+            .instance("c", "us-east-1a", 4096, 8192)
+            .instance("d", "us-east-1a", 4096, 8192)
+            .tasks("s", "a", 2)
+            .tasks("s", "b", 1)
+            .tasks("s", "c", 1)
+            .build();
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 1, exact: true }));
+        snap.services[0].desired = 5;
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 1, exact: true }));
+        snap.services[0].desired = 8;
+        // The four arrivals go to d first, then to the instances with one: [2, 2, 2, 2]
+        // needs no restart.
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 0, exact: true }));
     }
 }

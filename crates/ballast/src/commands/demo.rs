@@ -29,7 +29,16 @@ pub fn run() -> Result<()> {
     crate::out!("{}", render::plan_text(&p, &snap));
     let runs: Vec<_> = ["ballast", "none", "drain-cov", "redeploy-on-join"]
         .iter()
-        .map(|n| super::simulate::run_policy(&sc, &PolicySpec::parse(n).expect("a plain name"), &cfg, None, false))
+        .map(|n| {
+            super::simulate::run_policy(
+                &sc,
+                &PolicySpec::parse(n).expect("a plain name"),
+                &cfg,
+                None,
+                false,
+                Default::default(),
+            )
+        })
         .collect();
     let b = &runs[0];
     crate::outln!("\nAfter {} simulated with ballast:", sc.duration);

@@ -26,6 +26,16 @@ pub fn policy_list(text: &str, cfg: &ClusterConfig) -> Result<Vec<PolicySpec>> {
     Ok(specs)
 }
 
+/// What the report's restart bounds may spend (`--bound-work`) and whether the scheduler
+/// bound is worked out too (`--scheduler-bound`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// Work per bound (`None`: the default).
+    pub work: Option<u64>,
+    /// Work out `min_moves_scheduled`.
+    pub scheduler: bool,
+}
+
 /// Runs one policy over the scenario (progress on a terminal only).
 pub fn run_policy(
     sc: &Scenario,
@@ -33,6 +43,7 @@ pub fn run_policy(
     cfg: &ClusterConfig,
     crash_after: Option<u64>,
     quiet: bool,
+    bounds: Bounds,
 ) -> Outcome {
     let mut ctrl = policies::make(spec, cfg).expect("checked by policy_list");
     let name = spec.text();
@@ -41,7 +52,13 @@ pub fn run_policy(
         eprint!("\r{name}: {:>3.0}% of {} simulated", f * 100.0, sc.duration);
         let _ = std::io::stderr().flush();
     };
-    let opts = RunOptions { crash_after, progress: if show { Some(&progress) } else { None }, ..RunOptions::default() };
+    let opts = RunOptions {
+        crash_after,
+        progress: if show { Some(&progress) } else { None },
+        bound_work: bounds.work,
+        scheduler_bound: bounds.scheduler,
+        ..RunOptions::default()
+    };
     let out = simulate(sc, &name, ctrl.as_mut(), &opts);
     if show {
         eprint!("\r{:60}\r", "");
@@ -88,7 +105,10 @@ pub fn run(a: &SimulateArgs, config: Option<&std::path::Path>) -> Result<()> {
         let all: Vec<_> = rows.into_iter().flatten().collect();
         return errors_of(&all);
     }
-    let runs: Vec<Outcome> = names.iter().map(|n| run_policy(&sc, n, &cfg, None, a.json)).collect();
+    let runs: Vec<Outcome> = names
+        .iter()
+        .map(|n| run_policy(&sc, n, &cfg, None, a.json, Bounds { work: a.bound_work, scheduler: a.scheduler_bound }))
+        .collect();
     if a.timeline {
         for (n, o) in names.iter().zip(&runs) {
             crate::errln!("timeline of {}:", n.text());
@@ -182,7 +202,7 @@ pub struct CrashPoint {
 /// leave nothing DRAINING, nothing surged, no task lost, no service below its budget.
 pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()> {
     let ballast = PolicySpec::parse("ballast").expect("a plain name");
-    let base = run_policy(sc, &ballast, cfg, None, true);
+    let base = run_policy(sc, &ballast, cfg, None, true, Bounds::default());
     let n = base.mutations;
     let min_budget =
         sc.services.iter().filter(|s| !s.daemon).map(|s| s.min_healthy_percent as f64).fold(100.0, f64::min);
@@ -192,7 +212,7 @@ pub fn crash_matrix(sc: &Scenario, cfg: &ClusterConfig, json: bool) -> Result<()
         if show {
             eprint!("\rcrash point {k}/{n}");
         }
-        let out = run_policy(sc, &ballast, cfg, Some(k), true);
+        let out = run_policy(sc, &ballast, cfg, Some(k), true, Bounds::default());
         let r = &out.report;
         let mut problems = Vec::new();
         if r.left_draining > 0 {

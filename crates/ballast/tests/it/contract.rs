@@ -110,3 +110,27 @@ fn crash_matrix_recovers_every_point() {
     );
     assert_ne!(last, "crash points: 0, recovered: 0");
 }
+
+/// `simulate --scheduler-bound`: the bound for policies that restart only through the
+/// scheduler is reported beside the balanced one, at least as high, and ballast's stop
+/// method does not beat it; the table says it on a line of its own.
+#[test]
+fn the_scheduler_bound_is_reported_when_asked_for() {
+    let p = shared("new-instance-joins.yaml");
+    let path = p.to_str().unwrap();
+    let out = ballast(&["simulate", "--scenario", path, "--policy", "ballast", "--scheduler-bound", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let b = row(&rows, "ballast");
+    let scheduled = b["min_moves_scheduled"].as_u64().expect("asked for");
+    assert!(scheduled >= b["min_moves_balanced"].as_u64().unwrap(), "{b}");
+    assert!(b["restarts_over_scheduled_bound"].as_f64().expect("ended balanced") >= 1.0, "{b}");
+    let without = simulate_json(&p, "ballast");
+    assert!(row(&without, "ballast")["min_moves_scheduled"].is_null(), "not asked for");
+    let text = ballast(&["simulate", "--scenario", path, "--policy", "ballast", "--scheduler-bound"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("ballast: the fewest restarts to balanced through the scheduler {scheduled}")),
+        "{text}"
+    );
+}
