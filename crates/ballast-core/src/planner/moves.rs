@@ -446,7 +446,9 @@ fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<
     None
 }
 
-/// The stop method: surge or stop per spread service, in name order, within the run's limit.
+/// The stop method: surge or stop per spread service, in `order` (service names; the
+/// replica services not in it follow in name order), within the run's limit.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_services(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
@@ -455,12 +457,13 @@ pub fn plan_services(
     loads: &mut Loads,
     p: &mut Plan,
     extras: Extras,
+    order: &[&str],
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
     let ti = TaskIndex::new(snap, idx);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
-    services.sort_by(|a, b| a.name.cmp(&b.name));
+    services.sort_by_key(|s| (order.iter().position(|n| *n == s.name).unwrap_or(usize::MAX), s.name.clone()));
     for svc in services {
         let skip = |p: &mut Plan, reason: String| p.skipped.push(Skip { service: svc.name.clone(), reason });
         let strategy = svc.effective_strategy();
