@@ -283,8 +283,7 @@ fn fewest_restarts(
 ) -> Planned {
     let names = spread_services(snap);
     let by_name = fewest_in_order(snap, cfg, st, idx, loads, p, waiting, &names);
-    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
-    if PASS_WORK / (active * names.len()).max(1) < ORDER_PASSES {
+    if passes(snap, names.len()) < ORDER_PASSES {
         return by_name;
     }
     let mut constrained = names.clone();
@@ -300,6 +299,12 @@ fn fewest_restarts(
     let within = |r: &Planned| r.1.cov() <= cfg.cov_percent;
     let better = within(&other) && (!within(&by_name) || other.2.restarts() < by_name.2.restarts());
     if better { other } else { by_name }
+}
+
+/// The planning passes [`PASS_WORK`] allows for `services` spread services.
+fn passes(snap: &Snapshot, services: usize) -> usize {
+    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
+    PASS_WORK / (active * services).max(1)
 }
 
 /// The least planning work, in passes as [`PASS_WORK`] counts them, at which
@@ -340,8 +345,7 @@ fn fewest_in_order(
         (st, loads, p)
     };
     let names = spread_services(snap);
-    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
-    let passes = (PASS_WORK / (active * names.len()).max(1)).min(MAX_PASSES);
+    let passes = passes(snap, names.len()).min(MAX_PASSES);
     if passes < 2 {
         return run(moves::Extras::Free);
     }

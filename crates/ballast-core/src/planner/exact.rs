@@ -95,7 +95,7 @@ struct Problem {
 }
 
 impl Problem {
-    fn new(reference: &Snapshot, threshold: f64) -> (Problem, Vec<u32>) {
+    fn new(reference: &Snapshot, threshold: f64) -> (Problem, Vec<u32>, ClusterState) {
         let (st, _) = ClusterState::from_snapshot(reference);
         let n = st.nodes.len();
         let mut svcs = Vec::new();
@@ -154,7 +154,12 @@ impl Problem {
         let active: Vec<bool> =
             reference.instances.iter().map(|i| i.status == InstanceStatus::Active).collect::<Vec<_>>();
         let weight = st.nodes.iter().map(|x| 1024.0 / x.registered.cpu.max(1) as f64).collect();
-        (Problem { n, svcs, room, active, weight, threshold, specs }, counts)
+        (Problem { n, svcs, room, active, weight, threshold, specs }, counts, st)
+    }
+
+    /// Worth a search: a spread service, and a count COV over two ACTIVE instances or more.
+    fn searchable(&self) -> bool {
+        self.svcs.iter().any(|s| s.target.is_some()) && self.active.iter().filter(|a| **a).count() >= 2
     }
 
     fn of<'a>(&self, counts: &'a [u32], s: usize) -> &'a [u32] {
@@ -344,23 +349,31 @@ impl Search<'_> {
 /// at most `budget` units of work ([`DEFAULT_BUDGET`]). `None` when the reference is not worth a search: no
 /// spread service, or the count COV over one ACTIVE instance or none.
 pub fn balanced_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Option<Tight> {
-    let (p, mut counts) = Problem::new(reference, threshold);
-    if p.svcs.iter().all(|s| s.target.is_none()) || p.active.iter().filter(|a| **a).count() < 2 {
+    let (p, mut counts, _) = Problem::new(reference, threshold);
+    if !p.searchable() {
         return None;
     }
     let h0 = p.h(&counts);
     let mut search = Search { p: &p, seen: HashMap::new(), budget };
-    for limit in h0..=h0 + MAX_EXTRA {
+    Some(deepen(h0, |limit| {
         search.seen.clear();
         search.seen.insert(counts.clone(), 0);
-        match search.dfs(&mut counts, 0, limit) {
-            Outcome::Found => return Some(Tight { bound: limit, exact: true }),
+        search.dfs(&mut counts, 0, limit)
+    }))
+}
+
+/// Iterative deepening from the heuristic's `h0`: `iteration(limit)` searches every sequence
+/// of at most `limit` restarts.
+fn deepen(h0: u32, mut iteration: impl FnMut(u32) -> Outcome) -> Tight {
+    for limit in h0..=h0 + MAX_EXTRA {
+        match iteration(limit) {
+            Outcome::Found => return Tight { bound: limit, exact: true },
             Outcome::Exhausted => {}
             // Every iteration below `limit` completed: no shorter sequence exists.
-            Outcome::OutOfBudget => return Some(Tight { bound: limit, exact: false }),
+            Outcome::OutOfBudget => return Tight { bound: limit, exact: false },
         }
     }
-    Some(Tight { bound: h0 + MAX_EXTRA + 1, exact: false })
+    Tight { bound: h0 + MAX_EXTRA + 1, exact: false }
 }
 
 /// The fewest restarts to *balanced* for a policy that restarts tasks only through the
@@ -396,26 +409,20 @@ pub fn balanced_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Opti
 /// Tasks waiting to be placed make their service start short of its desired count; it may
 /// end short by as many (the bound assumes ECS may place them, or not, as suits balance).
 pub fn scheduler_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Option<Tight> {
-    let (p, counts) = Problem::new(reference, threshold);
-    if p.svcs.iter().all(|s| s.target.is_none()) || p.active.iter().filter(|a| **a).count() < 2 {
+    let (p, counts, st) = Problem::new(reference, threshold);
+    if !p.searchable() {
         return None;
     }
-    let (st, _) = ClusterState::from_snapshot(reference);
     // The tasks waiting to be placed are the service's first shortfall.
     let waiting: Vec<i32> = counts[p.svcs.len() * p.n..].iter().map(|&k| k as i32).collect();
     let mut state = Walk { counts, surplus: waiting.iter().map(|&k| -k).collect(), st };
     let h0 = p.h(&state.counts);
     let mut search = Placed { p: &p, waiting, seen: HashMap::new(), budget };
-    for limit in h0..=h0 + MAX_EXTRA {
+    Some(deepen(h0, |limit| {
         search.seen.clear();
         search.seen.insert(state.key(), 0);
-        match search.dfs(&mut state, 0, limit) {
-            Outcome::Found => return Some(Tight { bound: limit, exact: true }),
-            Outcome::Exhausted => {}
-            Outcome::OutOfBudget => return Some(Tight { bound: limit, exact: false }),
-        }
-    }
-    Some(Tight { bound: h0 + MAX_EXTRA + 1, exact: false })
+        search.dfs(&mut state, 0, limit)
+    }))
 }
 
 /// A state of [`scheduler_bound`]'s search: the counts as [`Problem`] lays them out (its
@@ -472,7 +479,29 @@ impl Placed<'_> {
         Some(self.dfs(w, g, limit))
     }
 
+    /// Puts one task of service `s` on instance `i` (`delta` 1: ECS places it) or takes one
+    /// off (−1: a stop), visits the state at depth `g`, and undoes the step.
+    fn step(&mut self, w: &mut Walk, s: usize, i: usize, delta: i32, g: u32, limit: u32) -> Option<Outcome> {
+        let p = self.p;
+        let (spec, k) = (&p.specs[s], s * p.n + i);
+        let apply = |w: &mut Walk, d: i32| {
+            if d > 0 {
+                w.st.place(i, spec)
+            } else {
+                w.st.remove(i, spec)
+            }
+            w.counts[k] = w.counts[k].wrapping_add_signed(d);
+            w.surplus[s] += d;
+        };
+        apply(w, delta);
+        let r = self.visit(w, g, limit);
+        apply(w, -delta);
+        r
+    }
+
     fn dfs(&mut self, w: &mut Walk, g: u32, limit: u32) -> Outcome {
+        // A found sequence or a spent budget ends the search; an exhausted branch does not.
+        let decisive = |r: Option<Outcome>| r.filter(|o| !matches!(o, Outcome::Exhausted));
         let (n, ns) = (self.p.n, self.p.svcs.len());
         let cost = (ns * n * n).max(1) as u64;
         if self.budget < cost {
@@ -493,17 +522,8 @@ impl Placed<'_> {
                 continue;
             }
             for j in w.st.best_ties(&self.p.specs[s]) {
-                w.st.place(j, &self.p.specs[s]);
-                w.counts[s * n + j] += 1;
-                w.surplus[s] += 1;
-                let r = self.visit(w, g, limit);
-                w.surplus[s] -= 1;
-                w.counts[s * n + j] -= 1;
-                w.st.remove(j, &self.p.specs[s]);
-                match r {
-                    Some(Outcome::Found) => return Outcome::Found,
-                    Some(Outcome::OutOfBudget) => return Outcome::OutOfBudget,
-                    _ => {}
+                if let Some(done) = decisive(self.step(w, s, j, 1, g, limit)) {
+                    return done;
                 }
             }
         }
@@ -515,17 +535,8 @@ impl Placed<'_> {
                 if w.counts[s * n + i] == 0 {
                     continue;
                 }
-                w.st.remove(i, &self.p.specs[s]);
-                w.counts[s * n + i] -= 1;
-                w.surplus[s] -= 1;
-                let r = self.visit(w, g + 1, limit);
-                w.surplus[s] += 1;
-                w.counts[s * n + i] += 1;
-                w.st.place(i, &self.p.specs[s]);
-                match r {
-                    Some(Outcome::Found) => return Outcome::Found,
-                    Some(Outcome::OutOfBudget) => return Outcome::OutOfBudget,
-                    _ => {}
+                if let Some(done) = decisive(self.step(w, s, i, -1, g + 1, limit)) {
+                    return done;
                 }
             }
         }
@@ -537,6 +548,31 @@ impl Placed<'_> {
 mod tests {
     use super::*;
     use crate::fixtures::SnapshotBuilder;
+
+    /// `spread(instanceId)`, 9 tasks on the first of three instances.
+    fn nine_on_one_of_three() -> Snapshot {
+        SnapshotBuilder::new("c")
+            .service("s", 256, 512, &["spread(instanceId)"], &[])
+            .instance("a", "us-east-1a", 4096, 8192)
+            .instance("b", "us-east-1a", 4096, 8192)
+            .instance("c", "us-east-1a", 4096, 8192)
+            .tasks("s", "a", 9)
+            .build()
+    }
+
+    /// A spread service at its target beside a binpack service whose 4 tasks share one of
+    /// the two instances with it.
+    fn binpack_beside_spread() -> Snapshot {
+        SnapshotBuilder::new("c")
+            .service("s", 256, 512, &["spread(instanceId)"], &[])
+            .service("b", 256, 512, &["binpack(memory)"], &[])
+            .instance("a", "us-east-1a", 4096, 8192)
+            .instance("x", "us-east-1a", 4096, 8192)
+            .tasks("s", "a", 2)
+            .tasks("s", "x", 2)
+            .tasks("b", "a", 4)
+            .build()
+    }
 
     /// Two instances, 6 tasks on one: three moves reach [3, 3] (COV 0).
     #[test]
@@ -554,15 +590,7 @@ mod tests {
     /// with the spread service already at its target, balance needs binpack tasks to move.
     #[test]
     fn the_threshold_can_ask_for_moves_no_strategy_asks_for() {
-        let snap = SnapshotBuilder::new("c")
-            .service("s", 256, 512, &["spread(instanceId)"], &[])
-            .service("b", 256, 512, &["binpack(memory)"], &[])
-            .instance("a", "us-east-1a", 4096, 8192)
-            .instance("x", "us-east-1a", 4096, 8192)
-            .tasks("s", "a", 2)
-            .tasks("s", "x", 2)
-            .tasks("b", "a", 4)
-            .build();
+        let snap = binpack_beside_spread();
         assert_eq!(crate::planner::min_moves(&snap), 0);
         // [6, 2]: COV 70.7 %; [5, 3] 35.4 %; [4, 4] 0.
         assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 2, exact: true }));
@@ -572,13 +600,7 @@ mod tests {
     /// Out of budget, the bound is what the completed iterations proved, never more.
     #[test]
     fn a_small_budget_gives_a_weaker_bound_not_a_wrong_one() {
-        let snap = SnapshotBuilder::new("c")
-            .service("s", 256, 512, &["spread(instanceId)"], &[])
-            .instance("a", "us-east-1a", 4096, 8192)
-            .instance("b", "us-east-1a", 4096, 8192)
-            .instance("c", "us-east-1a", 4096, 8192)
-            .tasks("s", "a", 9)
-            .build();
+        let snap = nine_on_one_of_three();
         let full = balanced_bound(&snap, 25.0, DEFAULT_BUDGET).unwrap();
         assert_eq!(full, Tight { bound: 6, exact: true });
         let cut = balanced_bound(&snap, 25.0, 30).unwrap();
@@ -606,13 +628,7 @@ mod tests {
     /// says, which here is where balance wants it: the two bounds agree.
     #[test]
     fn the_scheduler_bound_is_the_balanced_bound_where_ecs_places_as_balance_wants() {
-        let snap = SnapshotBuilder::new("c")
-            .service("s", 256, 512, &["spread(instanceId)"], &[])
-            .instance("a", "us-east-1a", 4096, 8192)
-            .instance("b", "us-east-1a", 4096, 8192)
-            .instance("c", "us-east-1a", 4096, 8192)
-            .tasks("s", "a", 9)
-            .build();
+        let snap = nine_on_one_of_three();
         assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 6, exact: true }));
     }
 
@@ -623,15 +639,7 @@ mod tests {
     /// and take the surge back once their replacements landed there).
     #[test]
     fn the_scheduler_moves_a_binpack_task_only_by_filling_the_other_instance_first() {
-        let snap = SnapshotBuilder::new("c")
-            .service("s", 256, 512, &["spread(instanceId)"], &[])
-            .service("b", 256, 512, &["binpack(memory)"], &[])
-            .instance("a", "us-east-1a", 4096, 8192)
-            .instance("x", "us-east-1a", 4096, 8192)
-            .tasks("s", "a", 2)
-            .tasks("s", "x", 2)
-            .tasks("b", "a", 4)
-            .build();
+        let snap = binpack_beside_spread();
         assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 2, exact: true }));
         assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 4, exact: true }));
     }

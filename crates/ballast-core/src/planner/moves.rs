@@ -463,7 +463,8 @@ pub fn plan_services(
     let ti = TaskIndex::new(snap, idx);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
-    services.sort_by_key(|s| (order.iter().position(|n| *n == s.name).unwrap_or(usize::MAX), s.name.clone()));
+    let rank = |s: &Service| order.iter().position(|n| *n == s.name).unwrap_or(usize::MAX);
+    services.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
     for svc in services {
         let skip = |p: &mut Plan, reason: String| p.skipped.push(Skip { service: svc.name.clone(), reason });
         let strategy = svc.effective_strategy();

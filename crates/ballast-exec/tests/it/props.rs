@@ -218,11 +218,8 @@ impl ballast_sim::Controller for Shuffle {
             }
             return Ok(());
         }
-        let tasks: Vec<&ballast_core::model::Task> = snap
-            .tasks
-            .iter()
-            .filter(|t| t.is_live() && replica.iter().any(|s| t.group == format!("service:{}", s.name)))
-            .collect();
+        let tasks: Vec<&ballast_core::model::Task> =
+            snap.tasks.iter().filter(|t| t.is_live() && replica.iter().any(|s| t.group == s.group())).collect();
         if tasks.is_empty() {
             return Ok(());
         }
