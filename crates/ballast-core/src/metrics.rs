@@ -97,19 +97,27 @@ pub struct Counting {
 
 /// Per ACTIVE instance (ARN, load) for `measure`, each relative to the instance's size.
 pub fn loads(snap: &Snapshot, measure: Measure, counting: Counting) -> Vec<(String, f64)> {
+    let idx = crate::placement::node_index(snap);
+    loads_at(snap, measure, counting, &crate::placement::task_nodes(snap, &idx))
+}
+
+/// [`loads`] with each task's instance already looked up (`task_nodes`, per task: the
+/// position in `snap.instances` of its instance if it is live; [`crate::placement::task_nodes`]).
+pub fn loads_at(
+    snap: &Snapshot,
+    measure: Measure,
+    counting: Counting,
+    task_nodes: &[Option<usize>],
+) -> Vec<(String, f64)> {
     // One pass over the tasks (a cluster may hold 100,000 of them).
     let daemons: std::collections::HashSet<&str> =
         snap.services.iter().filter(|s| s.daemon).map(|s| s.name.as_str()).collect();
-    let index: foldhash::HashMap<&str, usize> = snap
-        .instances
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.status == InstanceStatus::Active)
-        .map(|(k, i)| (i.arn.as_str(), k))
-        .collect();
     let mut acc = vec![[0.0f64; 5]; snap.instances.len()];
-    for t in snap.tasks.iter().filter(|t| t.is_live()) {
-        let Some(&k) = index.get(t.instance_arn.as_str()) else { continue };
+    for (t, node) in snap.tasks.iter().zip(task_nodes) {
+        let Some(k) = *node else { continue };
+        if snap.instances[k].status != InstanceStatus::Active {
+            continue;
+        }
         let is_daemon = t.service.as_deref().is_some_and(|s| daemons.contains(s));
         let standalone = t.service.is_none();
         if (is_daemon && !counting.daemons) || (standalone && !counting.standalone) {

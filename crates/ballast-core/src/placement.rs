@@ -22,6 +22,18 @@ use crate::model::attr::AZ_SPREAD as AZ_FIELD;
 /// instance, up to 100,000 of them).
 pub type NodeIndex = foldhash::HashMap<String, usize>;
 
+/// The snapshot's instances by ARN, each at its position in `snap.instances` (the node index
+/// [`ClusterState::from_snapshot`] gives it).
+pub fn node_index(snap: &Snapshot) -> NodeIndex {
+    snap.instances.iter().enumerate().map(|(i, inst)| (inst.arn.clone(), i)).collect()
+}
+
+/// Per task of the snapshot (same positions), the node of its instance if the task is live
+/// (desiredStatus RUNNING) and its instance is in the snapshot.
+pub fn task_nodes(snap: &Snapshot, idx: &NodeIndex) -> Vec<Option<usize>> {
+    snap.tasks.iter().map(|t| if t.is_live() { idx.get(&t.instance_arn).copied() } else { None }).collect()
+}
+
 /// A constraint, compiled.
 #[derive(Debug, Clone)]
 pub enum Rule {
@@ -207,8 +219,15 @@ impl ClusterState {
     /// Builds the state from a snapshot: free resources and ports as reported, group counts
     /// from the live tasks. Returns the state and the ARN → node index map.
     pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, NodeIndex) {
+        let idx = node_index(snap);
+        let st = ClusterState::from_snapshot_at(snap, &task_nodes(snap, &idx));
+        (st, idx)
+    }
+
+    /// [`ClusterState::from_snapshot`] with each task's node already looked up
+    /// ([`task_nodes`]; the planner looks up each of up to 100,000 tasks' instance once).
+    pub fn from_snapshot_at(snap: &Snapshot, task_nodes: &[Option<usize>]) -> ClusterState {
         let mut st = ClusterState::default();
-        let mut idx = NodeIndex::default();
         for inst in &snap.instances {
             let i = st.add_node(Node {
                 id: inst.arn.clone(),
@@ -230,12 +249,12 @@ impl ClusterState {
                     awsvpc_free: inst.extra.awsvpc_limit,
                 },
             });
-            idx.insert(inst.arn.clone(), i);
+            debug_assert_eq!(i, st.nodes.len() - 1);
         }
         let awsvpc: std::collections::HashSet<&str> =
             snap.services.iter().filter(|s| s.task_definition.needs.awsvpc).map(|s| s.name.as_str()).collect();
-        for t in snap.tasks.iter().filter(|t| t.is_live()) {
-            if let Some(&i) = idx.get(&t.instance_arn) {
+        for (t, node) in snap.tasks.iter().zip(task_nodes) {
+            if let Some(i) = *node {
                 st.count(&t.group, i, 1);
                 let n = &mut st.nodes[i];
                 n.live_tasks += 1;
@@ -244,7 +263,7 @@ impl ClusterState {
                 }
             }
         }
-        (st, idx)
+        st
     }
 
     /// Adds an instance; returns its index.
@@ -405,6 +424,41 @@ impl ClusterState {
         }
     }
 
+    /// Each of `nodes`' value of a spread field as a dense id (first appearance order), and
+    /// how many values there are: AZs by [`Node::az_id`] order of appearance, `instanceId`
+    /// one value per node, other attributes by a hash of the value (the planner asks this for
+    /// every instance, for every service).
+    pub fn value_ids(&self, field: &str, nodes: &[usize]) -> (Vec<usize>, usize) {
+        if field == "instanceId" || field == "host" {
+            return ((0..nodes.len()).collect(), nodes.len());
+        }
+        if field == AZ_FIELD {
+            let mut id = vec![usize::MAX; self.az_names.len()];
+            let mut n = 0;
+            let of = nodes
+                .iter()
+                .map(|&i| {
+                    let a = &mut id[self.nodes[i].az_id];
+                    if *a == usize::MAX {
+                        *a = n;
+                        n += 1;
+                    }
+                    *a
+                })
+                .collect();
+            return (of, n);
+        }
+        let mut ids: foldhash::HashMap<&str, usize> = Default::default();
+        let of = nodes
+            .iter()
+            .map(|&i| {
+                let n = ids.len();
+                *ids.entry(self.spread_value(i, field)).or_insert(n)
+            })
+            .collect();
+        (of, ids.len())
+    }
+
     /// Live tasks of `group` per value of `field`, over every instance.
     pub fn value_counts<'a>(&'a self, group: &str, field: &str) -> Vec<(&'a str, u32)> {
         let mut out: Vec<(&str, u32)> = Vec::new();
@@ -498,8 +552,39 @@ impl ClusterState {
 
     /// The tied best candidates for a task (empty: it cannot be placed now).
     pub fn best_ties(&self, spec: &TaskSpec) -> Vec<usize> {
-        let c = self.candidates(spec);
-        if c.is_empty() { c } else { self.rank(spec, c) }
+        // The first rule scored while the candidates are found, keeping only the best (the
+        // planner asks this for every task it places, over every instance); the same ties, in
+        // the same order, as `rank(spec, candidates(spec))`.
+        let first: Option<Box<dyn Fn(usize) -> i64 + '_>> = match spec.strategy.first() {
+            Some(Strategy::Spread(f)) if f == "instanceId" || f == "host" => {
+                let counts = self.group_counts(&spec.group);
+                Some(Box::new(move |i| counts.get(i).copied().unwrap_or(0) as i64))
+            }
+            Some(Strategy::Spread(f)) if f == AZ_FIELD => {
+                let counts = self.az_counts(&spec.group);
+                Some(Box::new(move |i| counts[self.nodes[i].az_id] as i64))
+            }
+            Some(Strategy::Binpack(BinpackField::Cpu)) => Some(Box::new(|i| self.nodes[i].free.cpu)),
+            Some(Strategy::Binpack(BinpackField::Memory)) => Some(Box::new(|i| self.nodes[i].free.memory)),
+            _ => None,
+        };
+        let Some(score) = first else {
+            let c = self.candidates(spec);
+            return if c.is_empty() { c } else { self.rank(spec, c) };
+        };
+        let mut best = i64::MAX;
+        let mut ties = Vec::new();
+        for i in (0..self.nodes.len()).filter(|&i| self.fits(i, spec)) {
+            let v = score(i);
+            if v < best {
+                best = v;
+                ties.clear();
+            }
+            if v == best {
+                ties.push(i);
+            }
+        }
+        self.filter_rules(&spec.strategy[1..], &spec.group, ties, |i| i, false)
     }
 
     /// Step 4: where ECS would place the task (seeded choice among ties), or `None`.

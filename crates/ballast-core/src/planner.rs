@@ -161,7 +161,10 @@ pub fn plan_with(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -
 }
 
 fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> Plan {
-    let measured = metrics::loads(snap, cfg.measure, cfg.counting);
+    // Each task's instance is looked up once, for the measure, the state and the task index.
+    let idx = crate::placement::node_index(snap);
+    let task_nodes = crate::placement::task_nodes(snap, &idx);
+    let measured = metrics::loads_at(snap, cfg.measure, cfg.counting, &task_nodes);
     let cov_before = metrics::spread(&measured.iter().map(|(_, v)| *v).collect::<Vec<_>>()).cov_percent;
     let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
     let mut p = Plan {
@@ -193,7 +196,7 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
         );
         return p;
     }
-    let (mut st, idx) = ClusterState::from_snapshot(snap);
+    let mut st = ClusterState::from_snapshot_at(snap, &task_nodes);
     p.min_moves = bound(&st, snap);
     // The waiting tasks count where ECS will put them: in the room they take, and in the
     // measure the plan is judged by. Those with no room now are placed after the plan's
@@ -206,7 +209,10 @@ fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> P
         }
     }
     match cfg.method {
-        Method::Stop => (_, loads, p) = fewest_restarts(snap, cfg, &st, &idx, &loads, &p, &waiting),
+        Method::Stop => {
+            let ti = moves::TaskIndex::at(snap, &task_nodes);
+            (_, loads, p) = fewest_restarts(snap, cfg, &st, &idx, &ti, &loads, &p, &waiting)
+        }
         Method::Redeploy => moves::plan_redeploys(snap, cfg, &mut st, &idx, &mut loads, &mut p),
         Method::Drain => moves::plan_drain(snap, cfg, &mut st, &idx, &mut loads, &mut p),
     }
@@ -272,17 +278,19 @@ type Planned = (ClusterState, Loads, Plan);
 /// there is (its new tasks land on the new instance) rather than follow other services' stops
 /// into room balance did not need (joining-1: 7 restarts in name order, 5 this way, the
 /// bound through the scheduler).
+#[allow(clippy::too_many_arguments)]
 fn fewest_restarts(
     snap: &Snapshot,
     cfg: &RebalanceConfig,
     st: &ClusterState,
     idx: &crate::placement::NodeIndex,
+    ti: &moves::TaskIndex,
     loads: &Loads,
     p: &Plan,
     waiting: &[TaskSpec],
 ) -> Planned {
     let names = spread_services(snap);
-    let by_name = fewest_in_order(snap, cfg, st, idx, loads, p, waiting, &names);
+    let by_name = fewest_in_order(snap, cfg, st, idx, ti, loads, p, waiting, &names);
     if passes(snap, names.len()) < ORDER_PASSES {
         return by_name;
     }
@@ -295,7 +303,7 @@ fn fewest_restarts(
     if constrained == names {
         return by_name;
     }
-    let other = fewest_in_order(snap, cfg, st, idx, loads, p, waiting, &constrained);
+    let other = fewest_in_order(snap, cfg, st, idx, ti, loads, p, waiting, &constrained);
     let within = |r: &Planned| r.1.cov() <= cfg.cov_percent;
     let better = within(&other) && (!within(&by_name) || other.2.restarts() < by_name.2.restarts());
     if better { other } else { by_name }
@@ -331,6 +339,7 @@ fn fewest_in_order(
     cfg: &RebalanceConfig,
     st: &ClusterState,
     idx: &crate::placement::NodeIndex,
+    ti: &moves::TaskIndex,
     loads: &Loads,
     p: &Plan,
     waiting: &[TaskSpec],
@@ -338,7 +347,7 @@ fn fewest_in_order(
 ) -> Planned {
     let run = |extras: moves::Extras| {
         let (mut st, mut loads, mut p) = (st.clone(), loads.clone(), p.clone());
-        moves::plan_services(snap, cfg, &mut st, idx, &mut loads, &mut p, extras, order);
+        moves::plan_services(snap, cfg, &mut st, idx, &mut loads, &mut p, extras, order, ti);
         for spec in waiting {
             place_waiting(&mut st, &mut loads, spec);
         }

@@ -279,6 +279,20 @@ proptest! {
         }
     }
 
+    /// `best_ties` scores the first rule while it finds the candidates: the same ties, in the
+    /// same order (a seeded choice picks among them by position), as ranking every candidate.
+    #[test]
+    fn best_ties_is_rank_over_the_candidates(g in clusters()) {
+        let snap = build(&g);
+        let (st, _) = ClusterState::from_snapshot(&snap);
+        for svc in &snap.services {
+            let spec = TaskSpec::for_service(svc);
+            let c = st.candidates(&spec);
+            let ranked = if c.is_empty() { c } else { st.rank(&spec, c) };
+            prop_assert_eq!(st.best_ties(&spec), ranked, "service {} ({:?})", svc.name, svc.strategy);
+        }
+    }
+
     /// Which task goes on scale-in: the model's tied choices are the reference's.
     #[test]
     fn scale_in_matches_the_documented_choice(g in clusters()) {

@@ -1,7 +1,6 @@
 //! Per-service planning: which tasks to restart, and where ECS will put their replacements.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::objective::{Loads, lower_bound, score, spread_levels};
 use super::{Mechanism, Move, Plan, ServicePlan, Skip};
@@ -48,6 +47,18 @@ impl<'a> TaskIndex<'a> {
         let mut by_service: foldhash::HashMap<&str, Vec<(&crate::model::Task, usize)>> = Default::default();
         for t in snap.tasks.iter().filter(|t| t.is_live()) {
             if let (Some(s), Some(&node)) = (t.service.as_deref(), idx.get(&t.instance_arn)) {
+                by_service.entry(s).or_default().push((t, node));
+            }
+        }
+        TaskIndex { by_service }
+    }
+
+    /// [`TaskIndex::new`] with each task's node already looked up
+    /// ([`crate::placement::task_nodes`]).
+    pub fn at(snap: &'a Snapshot, task_nodes: &[Option<usize>]) -> Self {
+        let mut by_service: foldhash::HashMap<&str, Vec<(&crate::model::Task, usize)>> = Default::default();
+        for (t, node) in snap.tasks.iter().zip(task_nodes) {
+            if let (Some(s), Some(node)) = (t.service.as_deref(), *node) {
                 by_service.entry(s).or_default().push((t, node));
             }
         }
@@ -122,16 +133,28 @@ pub fn choose_victims(
     exclude: &[usize],
     k: usize,
 ) -> Vec<usize> {
-    // Candidate tasks grouped by node (ordered, so ties break the same way every time).
-    let mut by_node: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
-    for (pos, t) in tasks.iter().enumerate() {
-        if t.movable && !exclude.contains(&t.node) {
-            by_node.entry(t.node).or_default().push(pos);
+    // Candidate tasks grouped by node, in node order (so ties break the same way every
+    // time); within a node, in `tasks` order, the last taken first.
+    let mut cand: Vec<(usize, usize)> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.movable && !exclude.contains(&t.node))
+        .map(|(p, t)| (t.node, p))
+        .collect();
+    cand.sort_unstable();
+    // Per candidate node, its tasks as a range of `cand` (`lists[at]` = start, end), the end
+    // moving down as victims go.
+    let mut nodes: Vec<usize> = Vec::new();
+    let mut lists: Vec<(usize, usize)> = Vec::new();
+    for (at, &(n, _)) in cand.iter().enumerate() {
+        if nodes.last() != Some(&n) {
+            nodes.push(n);
+            lists.push((at, at));
         }
+        lists.last_mut().expect("pushed").1 = at + 1;
     }
     // Per level, each candidate node's value (an index) and the group's count per value,
     // kept up to date as victims go (for instanceId every node is its own value).
-    let nodes: Vec<usize> = by_node.keys().copied().collect();
     let mut value_of: Vec<Vec<usize>> = Vec::with_capacity(levels.len());
     let mut counts: Vec<Vec<i64>> = Vec::with_capacity(levels.len());
     for f in levels {
@@ -144,29 +167,26 @@ pub fn choose_victims(
             value_of.push(nodes.iter().map(|&n| st.nodes[n].az_id).collect());
         } else {
             let totals = st.value_counts(&spec.group, f);
-            let mut ids: HashMap<&str, usize> = HashMap::new();
-            let mut c: Vec<i64> = Vec::new();
-            let mut of = Vec::with_capacity(nodes.len());
-            for &n in &nodes {
-                let v = st.spread_value(n, f);
-                let id = *ids.entry(v).or_insert_with(|| {
-                    c.push(totals.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1 as i64));
-                    c.len() - 1
+            let (of, values) = st.value_ids(f, &nodes);
+            let mut c: Vec<Option<i64>> = vec![None; values];
+            for (at, &id) in of.iter().enumerate() {
+                c[id].get_or_insert_with(|| {
+                    let v = st.spread_value(nodes[at], f);
+                    totals.iter().find(|(k, _)| *k == v).map_or(0, |e| e.1 as i64)
                 });
-                of.push(id);
             }
+            let c: Vec<i64> = c.into_iter().map(|v| v.unwrap_or(0)).collect();
             value_of.push(of);
             counts.push(c);
         }
     }
-    let mut lists: Vec<Vec<usize>> = by_node.into_values().collect();
     let mut taken: Vec<usize> = Vec::new();
     let mut kv: Vec<i64> = vec![0; levels.len()];
     let mut best_kv: Vec<i64> = vec![0; levels.len()];
     for _ in 0..k {
         let mut best: Option<(usize, f64)> = None;
-        for (at, list) in lists.iter().enumerate() {
-            if list.is_empty() {
+        for (at, &(start, end)) in lists.iter().enumerate() {
+            if start == end {
                 continue;
             }
             for (l, slot) in kv.iter_mut().enumerate() {
@@ -184,7 +204,8 @@ pub fn choose_victims(
         }
         let Some((at, _)) = best else { break };
         let node = nodes[at];
-        let pos = lists[at].pop().expect("non-empty");
+        lists[at].1 -= 1;
+        let pos = cand[lists[at].1].1;
         for l in 0..levels.len() {
             counts[l][value_of[l][at]] -= 1;
         }
@@ -458,9 +479,9 @@ pub fn plan_services(
     p: &mut Plan,
     extras: Extras,
     order: &[&str],
+    ti: &TaskIndex,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
-    let ti = TaskIndex::new(snap, idx);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     let rank = |s: &Service| order.iter().position(|n| *n == s.name).unwrap_or(usize::MAX);
@@ -473,7 +494,7 @@ pub fn plan_services(
             continue;
         };
         let spec = TaskSpec::for_service(svc);
-        let tasks = service_tasks_in(&ti, svc, &fixed);
+        let tasks = service_tasks_in(ti, svc, &fixed);
         if tasks.is_empty() {
             continue;
         }

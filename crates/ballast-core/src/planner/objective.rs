@@ -1,8 +1,6 @@
 //! What "toward the target" means: spread levels, the per-level score, the lower bound on
 //! moves, and the cluster measure tracked over virtual moves.
 
-use std::collections::HashMap;
-
 use crate::config::RebalanceConfig;
 use crate::metrics::{Measure, spread};
 use crate::model::{Snapshot, Strategy};
@@ -117,16 +115,10 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted
         return excess_at(&c, &k, total);
     }
     // Values of the first level, each with its members (positions in `eligible`).
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut members: Vec<Vec<usize>> = Vec::new();
-    for (pos, &i) in eligible.iter().enumerate() {
-        let v = st.spread_value(i, first);
-        let n = members.len();
-        let at = *index.entry(v).or_insert(n);
-        if at == n {
-            members.push(Vec::new());
-        }
-        members[at].push(pos);
+    let (value_of, values) = st.value_ids(first, &eligible);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); values];
+    for (pos, &v) in value_of.iter().enumerate() {
+        members[v].push(pos);
     }
     let vc: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| c[p]).sum()).collect();
     let vk: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| k[p]).sum()).collect();
@@ -169,7 +161,7 @@ pub(crate) fn even(counts: &[u32], caps: &[u32]) -> bool {
 pub fn at_target(reference: &Snapshot, now: &Snapshot) -> bool {
     let (st, idx) = ClusterState::from_snapshot(reference);
     // Each service's live tasks in `now` per reference node (one pass over the tasks).
-    let mut per_node: HashMap<&str, (Vec<u32>, u32)> = HashMap::new();
+    let mut per_node: foldhash::HashMap<&str, (Vec<u32>, u32)> = Default::default();
     for t in now.tasks.iter().filter(|t| t.is_live()) {
         let Some(s) = t.service.as_deref() else { continue };
         let e = per_node.entry(s).or_insert_with(|| (vec![0; st.nodes.len()], 0));
@@ -261,7 +253,7 @@ impl Loads {
         m: Vec<(String, f64)>,
     ) -> Loads {
         let mut per_task = foldhash::HashMap::default();
-        let mut util_of: HashMap<&str, (f64, f64)> = HashMap::new();
+        let mut util_of: foldhash::HashMap<&str, (f64, f64)> = Default::default();
         for t in snap.tasks.iter().filter(|t| t.is_live()) {
             if let (Some(s), Some(u)) = (t.service.as_deref(), t.utilization) {
                 util_of.entry(s).or_insert(u);
@@ -328,7 +320,16 @@ impl Loads {
 
     /// COV over ACTIVE instances, percent.
     pub fn cov(&self) -> f64 {
-        spread(&self.active_values()).cov_percent
+        // `metrics::spread` over the active values, summed in the same order (so the same
+        // figure to the bit) without collecting them: the planner asks this per option.
+        let active = || self.vals.iter().zip(&self.active).filter(|(_, a)| **a).map(|(v, _)| *v);
+        let n = active().count();
+        if n < 2 {
+            return 0.0;
+        }
+        let mean = active().sum::<f64>() / n as f64;
+        let sd = (active().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        if mean.abs() < 1e-12 { 0.0 } else { sd / mean * 100.0 }
     }
 
     /// Marks node `i` as leaving the measure (a drained instance).
