@@ -115,7 +115,14 @@ fn equivalent(st: &ClusterState, loads: &Loads, levels: &[String], ties: &[usize
     }
     let same = |t: usize| {
         (loads.get(t) - loads.get(to)).abs() < 1e-9
-            && levels.iter().all(|f| f == "instanceId" || st.spread_value(t, f) == st.spread_value(to, f))
+            && levels.iter().all(|f| {
+                f == "instanceId"
+                    || if f == crate::model::attr::AZ_SPREAD {
+                        st.nodes[t].az_id == st.nodes[to].az_id
+                    } else {
+                        st.spread_value(t, f) == st.spread_value(to, f)
+                    }
+            })
     };
     ties.iter().filter(|&&t| same(t)).count() as f64 / ties.len() as f64
 }
@@ -181,7 +188,6 @@ pub fn choose_victims(
         }
     }
     let mut taken: Vec<usize> = Vec::new();
-    let mut kv: Vec<i64> = vec![0; levels.len()];
     let mut best_kv: Vec<i64> = vec![0; levels.len()];
     for _ in 0..k {
         let mut best: Option<(usize, f64)> = None;
@@ -189,17 +195,24 @@ pub fn choose_victims(
             if start == end {
                 continue;
             }
-            for (l, slot) in kv.iter_mut().enumerate() {
-                *slot = counts[l][value_of[l][at]];
+            // The candidate's counts against the best's, level by level (lexicographic).
+            let mut ord = std::cmp::Ordering::Equal;
+            for (l, &b) in best_kv.iter().enumerate() {
+                ord = counts[l][value_of[l][at]].cmp(&b);
+                if ord.is_ne() {
+                    break;
+                }
             }
             let load = loads.get(nodes[at]);
             let better = match &best {
                 None => true,
-                Some((_, bl)) => kv > best_kv || (kv == best_kv && load > *bl + 1e-12),
+                Some((_, bl)) => ord.is_gt() || (ord.is_eq() && load > *bl + 1e-12),
             };
             if better {
                 best = Some((at, load));
-                best_kv.copy_from_slice(&kv);
+                for (l, slot) in best_kv.iter_mut().enumerate() {
+                    *slot = counts[l][value_of[l][at]];
+                }
             }
         }
         let Some((at, _)) = best else { break };
