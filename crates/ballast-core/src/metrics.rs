@@ -97,16 +97,7 @@ pub struct Counting {
 
 /// Per ACTIVE instance (ARN, load) for `measure`, each relative to the instance's size.
 pub fn loads(snap: &Snapshot, measure: Measure, counting: Counting) -> Vec<(String, f64)> {
-    // Borrowed keys: the simulator measures every tick, and an owned index would copy every
-    // instance's ARN each time.
-    let index: foldhash::HashMap<&str, usize> =
-        snap.instances.iter().enumerate().map(|(k, i)| (i.arn.as_str(), k)).collect();
-    let nodes: Vec<Option<usize>> = snap
-        .tasks
-        .iter()
-        .map(|t| if t.is_live() { index.get(t.instance_arn.as_str()).copied() } else { None })
-        .collect();
-    loads_at(snap, measure, counting, &nodes)
+    loads_at(snap, measure, counting, &crate::placement::task_nodes(snap))
 }
 
 /// [`loads`] with each task's instance already looked up (`task_nodes`, per task: the

@@ -28,10 +28,14 @@ pub fn node_index(snap: &Snapshot) -> NodeIndex {
     snap.instances.iter().enumerate().map(|(i, inst)| (inst.arn.clone(), i)).collect()
 }
 
-/// Per task of the snapshot (same positions), the node of its instance if the task is live
-/// (desiredStatus RUNNING) and its instance is in the snapshot.
-pub fn task_nodes(snap: &Snapshot, idx: &NodeIndex) -> Vec<Option<usize>> {
-    snap.tasks.iter().map(|t| if t.is_live() { idx.get(&t.instance_arn).copied() } else { None }).collect()
+/// Per task of the snapshot (same positions), the position in `snap.instances` (its node) of
+/// its instance, if the task is live (desiredStatus RUNNING) and its instance is in the
+/// snapshot. The index is borrowed: the simulator measures every tick, and an owned one would
+/// copy every instance's ARN each time.
+pub fn task_nodes(snap: &Snapshot) -> Vec<Option<usize>> {
+    let index: foldhash::HashMap<&str, usize> =
+        snap.instances.iter().enumerate().map(|(k, i)| (i.arn.as_str(), k)).collect();
+    snap.tasks.iter().map(|t| if t.is_live() { index.get(t.instance_arn.as_str()).copied() } else { None }).collect()
 }
 
 /// A constraint, compiled.
@@ -220,7 +224,7 @@ impl ClusterState {
     /// from the live tasks. Returns the state and the ARN → node index map.
     pub fn from_snapshot(snap: &Snapshot) -> (ClusterState, NodeIndex) {
         let idx = node_index(snap);
-        let st = ClusterState::from_snapshot_at(snap, &task_nodes(snap, &idx));
+        let st = ClusterState::from_snapshot_at(snap, &task_nodes(snap));
         (st, idx)
     }
 
@@ -229,7 +233,7 @@ impl ClusterState {
     pub fn from_snapshot_at(snap: &Snapshot, task_nodes: &[Option<usize>]) -> ClusterState {
         let mut st = ClusterState::default();
         for inst in &snap.instances {
-            let i = st.add_node(Node {
+            st.add_node(Node {
                 id: inst.arn.clone(),
                 ec2_id: inst.ec2_instance_id.clone(),
                 attributes: inst.attributes.clone(),
@@ -249,7 +253,6 @@ impl ClusterState {
                     awsvpc_free: inst.extra.awsvpc_limit,
                 },
             });
-            debug_assert_eq!(i, st.nodes.len() - 1);
         }
         let awsvpc: std::collections::HashSet<&str> =
             snap.services.iter().filter(|s| s.task_definition.needs.awsvpc).map(|s| s.name.as_str()).collect();

@@ -163,7 +163,7 @@ pub fn plan_with(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -
 fn plan_inner(snap: &Snapshot, cfg: &RebalanceConfig, reserve: &[TaskSpec]) -> Plan {
     // Each task's instance is looked up once, for the measure, the state and the task index.
     let idx = crate::placement::node_index(snap);
-    let task_nodes = crate::placement::task_nodes(snap, &idx);
+    let task_nodes = crate::placement::task_nodes(snap);
     let measured = metrics::loads_at(snap, cfg.measure, cfg.counting, &task_nodes);
     let cov_before = metrics::spread(&measured.iter().map(|(_, v)| *v).collect::<Vec<_>>()).cov_percent;
     let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();

@@ -42,15 +42,9 @@ pub struct TaskIndex<'a> {
 }
 
 impl<'a> TaskIndex<'a> {
-    /// Groups the snapshot's live service tasks on known instances (`idx`: ARN → node).
-    pub fn new(snap: &'a Snapshot, idx: &NodeIndex) -> Self {
-        let mut by_service: foldhash::HashMap<&str, Vec<(&crate::model::Task, usize)>> = Default::default();
-        for t in snap.tasks.iter().filter(|t| t.is_live()) {
-            if let (Some(s), Some(&node)) = (t.service.as_deref(), idx.get(&t.instance_arn)) {
-                by_service.entry(s).or_default().push((t, node));
-            }
-        }
-        TaskIndex { by_service }
+    /// Groups the snapshot's live service tasks on known instances.
+    pub fn new(snap: &'a Snapshot) -> Self {
+        TaskIndex::at(snap, &crate::placement::task_nodes(snap))
     }
 
     /// [`TaskIndex::new`] with each task's node already looked up
@@ -701,7 +695,7 @@ pub fn plan_redeploys(
     p: &mut Plan,
 ) {
     let mut budget = cfg.max_restarts_per_run as usize;
-    let ti = TaskIndex::new(snap, idx);
+    let ti = TaskIndex::new(snap);
     let fixed = ignored_nodes(snap, idx);
     let mut services: Vec<&Service> = snap.services.iter().filter(|s| !s.daemon).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -861,7 +855,7 @@ pub fn surge_victims(
     let mut loads = Loads::new(snap, &st, &idx, cfg);
     let spec = TaskSpec::for_service(svc);
     let levels = spread_levels(&svc.effective_strategy()).unwrap_or_else(|| vec!["instanceId".into()]);
-    let ti = TaskIndex::new(snap, &idx);
+    let ti = TaskIndex::new(snap);
     let mut tasks = service_tasks(&ti, svc);
     let is_new = |t: &TaskRef| new_tasks.iter().any(|n| *n == *t.arn);
     let new_nodes: Vec<usize> = tasks.iter().filter(|t| is_new(t)).map(|t| t.node).collect();
