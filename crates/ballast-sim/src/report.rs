@@ -532,8 +532,12 @@ impl Sim {
                 .collect()
         };
         let at = at_target(reference, &now);
-        let balanced =
-            at && active(reference) == active(&now) && self.cov_of(Measure::Count) <= self.acct.threshold + 1e-9;
+        // Balanced as the bounds define it: at the targets, on the same ACTIVE instances, the
+        // count COV within the threshold, and settled (ECS has placed every task it can).
+        let balanced = at
+            && active(reference) == active(&now)
+            && self.cov_of(Measure::Count) <= self.acct.threshold + 1e-9
+            && exact::settled_snapshot(&now);
         let bound = match (balanced, at) {
             (true, _) => tight.map_or(lb, |t| t.bound),
             (false, true) => lb,

@@ -14,13 +14,17 @@
 //! those of the reference), (2) the count COV over the reference's ACTIVE instances (replica
 //! service tasks, as the simulation report measures it) is within the threshold, and (3) the
 //! final placement fits: no instance over its CPU or memory, at most one task of a service
-//! with host ports or `distinctInstance` per instance.
+//! with host ports or `distinctInstance` per instance, and (4) it is *settled*: no service
+//! short of its desired count has a task an instance could take ([`ClusterState::fits`] in the
+//! final state). ECS places a waiting task as soon as it can, so a cluster never ends in an
+//! unsettled state; the simulation report counts a run as ended balanced only in a settled
+//! one ([`settled_snapshot`]).
 //!
 //! A relocation moves one replica task (any non-daemon service, whatever its strategy) from
 //! one instance to another that is ACTIVE, connected and matches its memberOf constraints.
 //! Tasks a service wants and has not placed (desired above its live tasks) may arrive on any
-//! such instance at no cost, or not at all (ECS places them; the bound assumes it places
-//! them wherever suits balance best).
+//! such instance at no cost, or not at all where (4) allows it (ECS places them; the bound
+//! assumes it places them wherever suits balance best).
 //! Nothing else constrains the path (resources are checked only at the end), so every real
 //! sequence of restarts that ends in such a state is one of the sequences searched: the result
 //! is a lower bound for any policy.
@@ -40,7 +44,7 @@ use crate::model::{InstanceStatus, Snapshot};
 use crate::placement::{ClusterState, Rule, TaskSpec};
 
 // `even` is the definition `at_target` checks, shared so the two cannot drift apart.
-use super::objective::{capacity_for, even, excess_at, spread_levels};
+use super::objective::{capacity_for, even, excess_at, spread_excess, spread_levels};
 
 /// Work per bound by default, in units of one candidate relocation looked at (a state's
 /// expansion costs services × instances² of them): a few hundred thousand states for the
@@ -92,6 +96,10 @@ struct Problem {
     threshold: f64,
     /// Each service's task spec, in the order of `svcs`.
     specs: Vec<TaskSpec>,
+    /// The reference's placement state and per-service, per-instance counts, from which a
+    /// final state's is rebuilt to check it is settled ([`Problem::settled_at`]).
+    reference: ClusterState,
+    start: Vec<u32>,
 }
 
 impl Problem {
@@ -154,7 +162,9 @@ impl Problem {
         let active: Vec<bool> =
             reference.instances.iter().map(|i| i.status == InstanceStatus::Active).collect::<Vec<_>>();
         let weight = st.nodes.iter().map(|x| 1024.0 / x.registered.cpu.max(1) as f64).collect();
-        (Problem { n, svcs, room, active, weight, threshold, specs }, counts, st)
+        let start = counts[..svcs.len() * n].to_vec();
+        let p = Problem { n, svcs, room, active, weight, threshold, specs, reference: st.clone(), start };
+        (p, counts, st)
     }
 
     /// Worth a search: a spread service, and a count COV over two ACTIVE instances or more.
@@ -173,6 +183,14 @@ impl Problem {
         let Some(t) = &svc.target else { return 0 };
         let c = self.of(counts, s);
         let outside: u32 = (0..self.n).filter(|&i| !t.eligible[i]).map(|i| c[i]).sum();
+        // An instance can end with more tasks of the service than the reference's room
+        // allowed (other services' tasks left it): the target counts such an instance as
+        // full ([`even`]), and `excess_at` needs counts within the capacities, so the bound
+        // of this state is only the tasks that must leave ineligible instances. (Counting
+        // those tasks as excess would prune the way to a state that is at the target.)
+        if (0..self.n).any(|i| t.eligible[i] && c[i] > t.caps[i]) {
+            return outside;
+        }
         let ce: Vec<u32> = (0..self.n).filter(|&i| t.eligible[i]).map(|i| c[i]).collect();
         let ke: Vec<u32> = (0..self.n).filter(|&i| t.eligible[i]).map(|i| t.caps[i]).collect();
         let room: u32 = ke.iter().sum();
@@ -181,11 +199,12 @@ impl Problem {
         let inner = match &t.value {
             None => excess_at(&ce, &ke, total),
             Some(v) => {
-                let members: Vec<Vec<usize>> =
-                    (0..t.n_values).map(|a| (0..self.n).filter(|&i| t.eligible[i] && v[i] == a).collect()).collect();
-                let vc: Vec<u32> = members.iter().map(|m| m.iter().map(|&i| c[i]).sum()).collect();
-                let vk: Vec<u32> = members.iter().map(|m| m.iter().map(|&i| t.caps[i]).sum()).collect();
-                excess_at(&vc, &vk, total)
+                // Positions in `ce`, by the first level's value.
+                let mut members: Vec<Vec<usize>> = vec![Vec::new(); t.n_values];
+                for (pos, i) in (0..self.n).filter(|&i| t.eligible[i]).enumerate() {
+                    members[v[i]].push(pos);
+                }
+                spread_excess(&ce, &ke, &members, t.two_levels, total)
             }
         };
         outside + inner
@@ -249,6 +268,66 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// Whether ECS is done placing in the state `counts` describes (arrivals not made are
+    /// tasks left waiting): see [`settled`]. The state is the reference's with the replica
+    /// tasks moved as `counts` says.
+    fn settled_at(&self, counts: &[u32]) -> bool {
+        let base = self.svcs.len() * self.n;
+        if counts[base..].iter().all(|&k| k == 0) {
+            return true;
+        }
+        let mut st = self.reference.clone();
+        for (s, spec) in self.specs.iter().enumerate() {
+            for i in 0..self.n {
+                let (now, was) = (counts[s * self.n + i], self.start[s * self.n + i]);
+                for _ in now..was {
+                    st.remove(i, spec);
+                }
+                for _ in was..now {
+                    st.place(i, spec);
+                }
+            }
+        }
+        settled(&st, &self.specs, |s| counts[base + s] > 0)
+    }
+}
+
+/// Whether a final state is *settled*: no service that is `short` of its desired count has a
+/// task ECS could place now ([`ClusterState::fits`]: resources, ports, constraints). ECS
+/// places a wanted task as soon as an instance can take it, so a state that is not settled
+/// is not where a cluster ends: the bounds' goal asks for it (condition (4) of the module's
+/// definition), and the simulation report counts a run as ended balanced only in a settled
+/// state.
+fn settled(st: &ClusterState, specs: &[TaskSpec], short: impl Fn(usize) -> bool) -> bool {
+    specs.iter().enumerate().all(|(s, spec)| !short(s) || !(0..st.nodes.len()).any(|i| st.fits(i, spec)))
+}
+
+/// Whether ECS is done placing in `snap` (see [`settled`]): no replica service below its
+/// desired count has a task an instance could take now. The simulation report counts a run
+/// as ended balanced, as the bounds define it, only in such a state.
+pub fn settled_snapshot(snap: &Snapshot) -> bool {
+    let (st, _) = ClusterState::from_snapshot(snap);
+    let specs: Vec<(TaskSpec, u32)> =
+        snap.services.iter().filter(|s| !s.daemon).map(|s| (TaskSpec::for_service(s), s.desired)).collect();
+    let short = |s: usize| {
+        let (spec, desired) = &specs[s];
+        (0..st.nodes.len()).map(|i| st.group_count(&spec.group, i)).sum::<u32>() < *desired
+    };
+    let only: Vec<TaskSpec> = specs.iter().map(|(spec, _)| spec.clone()).collect();
+    settled(&st, &only, short)
+}
+
+/// Takes `units` of work from `budget`: `false` (and nothing taken) when it has not as many.
+fn spend(budget: &mut u64, units: usize) -> bool {
+    let units = units.max(1) as u64;
+    let ok = *budget >= units;
+    if ok {
+        *budget -= units;
+    }
+    ok
+}
+
 enum Outcome {
     Found,
     Exhausted,
@@ -263,27 +342,36 @@ struct Search<'a> {
 
 impl Search<'_> {
     fn dfs(&mut self, counts: &mut Vec<u32>, g: u32, limit: u32) -> Outcome {
-        let cost = (self.p.svcs.len() * self.p.n * self.p.n).max(1) as u64;
-        if self.budget < cost {
+        // A state costs its heuristic, services × instances; one expanded costs its
+        // candidate relocations, services × instances² (see DEFAULT_BUDGET).
+        let (ns, n) = (self.p.svcs.len(), self.p.n);
+        if !spend(&mut self.budget, ns * n) {
             return Outcome::OutOfBudget;
         }
-        self.budget -= cost;
         if g + self.p.h(counts) > limit {
             return Outcome::Exhausted;
         }
-        if self.p.goal(counts) {
+        if self.p.goal(counts) && self.p.settled_at(counts) {
             return Outcome::Found;
         }
-        let n = self.p.n;
+        if !spend(&mut self.budget, ns * n * n) {
+            return Outcome::OutOfBudget;
+        }
         let base = self.p.svcs.len() * n;
         let mut out = Outcome::Exhausted;
-        // An arrival costs nothing: the same depth.
-        for s in 0..self.p.svcs.len() {
+        // An arrival costs nothing: the same depth. Arrivals come first (g = 0): nothing
+        // constrains the path, so any final state is reached with the same relocations when
+        // its arrivals are made before them, straight to the instances that end with more
+        // tasks of the service than they start with. For a service with at most one task per
+        // instance those start with none: an arrival next to one would have to be followed by
+        // a relocation that the arrival could have spared.
+        for s in (0..self.p.svcs.len()).filter(|_| g == 0) {
             if counts[base + s] == 0 {
                 continue;
             }
             for j in 0..n {
-                if !self.p.svcs[s].movable_to[j] {
+                let svc = &self.p.svcs[s];
+                if !svc.movable_to[j] || (svc.single && counts[s * n + j] > 0) {
                     continue;
                 }
                 counts[base + s] -= 1;
@@ -407,7 +495,8 @@ fn deepen(h0: u32, mut iteration: impl FnMut(u32) -> Outcome) -> Tight {
 /// tasks above desired otherwise (each needs a stop).
 ///
 /// Tasks waiting to be placed make their service start short of its desired count; it may
-/// end short by as many (the bound assumes ECS may place them, or not, as suits balance).
+/// end short by as many where no instance can take one more of them (the goal is settled, as
+/// [`balanced_bound`]'s is; the bound assumes ECS may place them as suits balance).
 pub fn scheduler_bound(reference: &Snapshot, threshold: f64, budget: u64) -> Option<Tight> {
     let (p, counts, st) = Problem::new(reference, threshold);
     if !p.searchable() {
@@ -496,6 +585,14 @@ impl Placed<'_> {
         apply(w, delta);
         let r = self.visit(w, g, limit);
         apply(w, -delta);
+        if matches!(r, Some(Outcome::Found)) && std::env::var("WITNESS").is_ok() {
+            eprintln!(
+                "WITNESS g={g} {} {} on {}",
+                if delta > 0 { "place" } else { "stop" },
+                p.specs[s].group,
+                w.st.nodes[i].ec2_id
+            );
+        }
         r
     }
 
@@ -503,16 +600,20 @@ impl Placed<'_> {
         // A found sequence or a spent budget ends the search; an exhausted branch does not.
         let decisive = |r: Option<Outcome>| r.filter(|o| !matches!(o, Outcome::Exhausted));
         let (n, ns) = (self.p.n, self.p.svcs.len());
-        let cost = (ns * n * n).max(1) as u64;
-        if self.budget < cost {
+        if !spend(&mut self.budget, ns * n) {
             return Outcome::OutOfBudget;
         }
-        self.budget -= cost;
         if g + self.h(w) > limit {
             return Outcome::Exhausted;
         }
-        if w.surplus.iter().enumerate().all(|(s, &b)| self.settled(s, b)) && self.p.goal(&w.counts) {
+        if w.surplus.iter().enumerate().all(|(s, &b)| self.settled(s, b))
+            && self.p.goal(&w.counts)
+            && settled(&w.st, &self.p.specs, |s| w.surplus[s] < 0)
+        {
             return Outcome::Found;
+        }
+        if !spend(&mut self.budget, ns * n * n) {
+            return Outcome::OutOfBudget;
         }
         let left = (limit - g) as i32;
         // Placements cost nothing: a waiting task's arrival, a stopped task's replacement, or
@@ -624,6 +725,35 @@ mod tests {
         assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 0, exact: true }));
     }
 
+    /// A cluster ends *settled*: ECS places a waiting task as soon as an instance can take
+    /// it. `d` (one per instance) waits for room on `a`, which `s`'s four tasks fill; the two
+    /// moves that even `s` out free that room, so `d`'s second task lands there, and the end
+    /// state, [3, 3], is balanced. Neither bound may assume `d` stays unplaced, nor count `d`
+    /// on `a` (beyond the reference's room there) as a task that must move.
+    #[test]
+    fn the_end_state_is_settled_and_may_hold_more_than_the_reference_had_room_for() {
+        let mut snap = SnapshotBuilder::new("c")
+            .service("s", 256, 1024, &["spread(instanceId)"], &[])
+            .service("d", 256, 2048, &["spread(instanceId)"], &["distinctInstance"])
+            .instance("a", "us-east-1a", 4096, 4096)
+            .instance("b", "us-east-1a", 4096, 4096)
+            .tasks("s", "a", 4)
+            .tasks("d", "b", 1)
+            .build();
+        snap.services[1].desired = 2;
+        let two = Some(Tight { bound: 2, exact: true });
+        assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), two);
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), two);
+        // Now `d` has no room: settled. Once two of `s`'s tasks have left `a`, it has.
+        let (mut st, _) = ClusterState::from_snapshot(&snap);
+        let specs: Vec<TaskSpec> = snap.services.iter().map(TaskSpec::for_service).collect();
+        assert!(settled(&st, &specs, |s| s == 1));
+        st.remove(0, &specs[0]);
+        st.remove(0, &specs[0]);
+        assert!(!settled(&st, &specs, |s| s == 1));
+        assert!(settled(&st, &specs, |_| false));
+    }
+
     /// Through the scheduler, a stopped spread task's replacement goes where the strategy
     /// says, which here is where balance wants it: the two bounds agree.
     #[test]
@@ -645,8 +775,10 @@ mod tests {
     }
 
     /// With `spread(instanceId)` over [2, 1, 1] plus an empty instance, a stop puts the
-    /// replacement on the empty one. A waiting task arrives where ECS puts it, free: one more
-    /// (5 tasks) cannot balance 4 instances, so it may as well not come; four more fill them.
+    /// replacement on the empty one. A waiting task arrives where ECS puts it, free, and it
+    /// does arrive where there is room (the end state is settled): one more makes 5 tasks on
+    /// 4 equal instances, never within 25 % (no sequence the search tries reaches balanced);
+    /// four more fill them.
     #[test]
     fn waiting_tasks_arrive_where_ecs_puts_them() {
         let mut snap = SnapshotBuilder::new("c")
@@ -661,7 +793,9 @@ mod tests {
             .build();
         assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 1, exact: true }));
         snap.services[0].desired = 5;
-        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), Some(Tight { bound: 1, exact: true }));
+        let unreachable = Some(Tight { bound: MAX_EXTRA + 1, exact: false });
+        assert_eq!(scheduler_bound(&snap, 25.0, DEFAULT_BUDGET), unreachable);
+        assert_eq!(balanced_bound(&snap, 25.0, DEFAULT_BUDGET), unreachable);
         snap.services[0].desired = 8;
         // The four arrivals go to d first, then to the instances with one: [2, 2, 2, 2]
         // needs no restart.

@@ -120,10 +120,19 @@ pub fn lower_bound(st: &ClusterState, spec: &TaskSpec, levels: &[String], wanted
     for (pos, &v) in value_of.iter().enumerate() {
         members[v].push(pos);
     }
+    spread_excess(&c, &k, &members, levels.get(1).map(String::as_str) == Some("instanceId"), total)
+}
+
+/// [`lower_bound`] of a placement given as counts and capacities per eligible instance
+/// (`c`, `k`, each capacity at least its count), those instances grouped by the first
+/// spread level's value (`members`, positions in `c`), for `total` tasks: the excess at the
+/// first level and, with `spread(X), spread(instanceId)` (`two_levels`), per instance within
+/// each value, the larger of the two.
+pub fn spread_excess(c: &[u32], k: &[u32], members: &[Vec<usize>], two_levels: bool, total: u32) -> u32 {
     let vc: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| c[p]).sum()).collect();
     let vk: Vec<u32> = members.iter().map(|m| m.iter().map(|&p| k[p]).sum()).collect();
     let lb0 = excess_at(&vc, &vk, total);
-    if levels.get(1).map(String::as_str) != Some("instanceId") {
+    if !two_levels {
         return lb0;
     }
     // Per value: its final total is min(cap, level) or one more; within it, the instances
