@@ -259,11 +259,27 @@ fn select(options: &[Option_], score0: &[i64], cov0: f64, threshold: Option<f64>
         .map(|o| (o.k, true))
 }
 
+/// A surge size asked of [`plan_surge`] rather than chosen by [`select`].
+#[derive(Debug, Clone, Copy)]
+enum Force {
+    /// `k`, keeping the best strategy score (see [`forced`]).
+    Best(usize),
+    /// `k`, as long as it brings the service closer to its target: a first round that
+    /// leaves the rest to later rounds ([`surge_rounds`]' look-ahead).
+    Partial(usize),
+}
+
 /// The option of size `k` if it keeps the best strategy score there is (more restarts than
 /// needed, for the measure), or, with no strategy gain to be had, is neutral and lowers the
-/// measure as [`select`]'s neutral moves must.
-fn forced(options: &[Option_], score0: &[i64], cov0: f64, k: usize) -> Option<(usize, bool)> {
+/// measure as [`select`]'s neutral moves must; for [`Force::Partial`], if it lowers the score.
+fn forced(options: &[Option_], score0: &[i64], cov0: f64, force: Force) -> Option<(usize, bool)> {
     let best = options.iter().map(|o| &o.score).min()?;
+    let k = match force {
+        Force::Best(k) => k,
+        Force::Partial(k) => {
+            return options.iter().find(|o| o.k == k && o.score.as_slice() < score0).map(|_| (k, false));
+        }
+    };
     let o = options.iter().find(|o| o.k == k)?;
     if best.as_slice() < score0 {
         (&o.score == best).then_some((k, false))
@@ -284,7 +300,7 @@ fn plan_surge(
     kmax: usize,
     lb: usize,
     threshold: Option<f64>,
-    force: Option<usize>,
+    force: Option<Force>,
 ) -> Option<ServicePlan> {
     let score0 = score(st, spec, levels);
     let cov0 = loads.cov();
@@ -292,7 +308,7 @@ fn plan_surge(
     let mut odds: Vec<f64> = Vec::new();
     let mut options = Vec::new();
     let mut ks: Vec<usize> = vec![1, 2, 3, lb / 2, lb, lb + 1, lb + 2, lb + 3, kmax];
-    ks.extend(force);
+    ks.extend(force.map(|(Force::Best(k) | Force::Partial(k))| k));
     ks.retain(|&k| k >= 1 && k <= kmax);
     ks.sort_unstable();
     ks.dedup();
@@ -438,6 +454,181 @@ fn plan_stops(
     })
 }
 
+/// Whether the surge rounds look ahead ([`Rounds::look`]): on clusters small enough that
+/// planning every service's rounds a few times over costs little (ACTIVE instances × spread
+/// services at most [`LOOK_WORK`]: a 50-instance cluster with 4 spread services).
+fn look_ahead(snap: &Snapshot) -> bool {
+    let active = snap.instances.iter().filter(|i| i.status == crate::model::InstanceStatus::Active).count();
+    let spread = snap.services.iter().filter(|s| !s.daemon && spread_levels(&s.effective_strategy()).is_some()).count();
+    active * spread <= LOOK_WORK
+}
+
+/// See [`look_ahead`].
+const LOOK_WORK: usize = 200;
+
+/// One service's surge rounds. A batch surge places every new task before any victim stops,
+/// so ECS places the new tasks by the spread the service has before the move: under an AZ
+/// spread, a round moves tasks only toward the AZs with fewer tasks, and later rounds move the
+/// rest. Each round takes, by default, the smallest surge that brings the service closest to
+/// its target ([`select`]).
+struct Rounds<'a> {
+    svc: &'a Service,
+    spec: &'a TaskSpec,
+    levels: &'a [String],
+    idx: &'a NodeIndex,
+    surge_room: usize,
+    /// The measure's threshold when the plan may spend on it ([`Extras::Free`]).
+    threshold: Option<f64>,
+    /// The threshold the run is judged by.
+    cov_percent: f64,
+}
+
+/// Planned rounds: the state after them, and their plans.
+type Chain = (ClusterState, Loads, Vec<ServicePlan>);
+
+impl Rounds<'_> {
+    /// Plans and applies to `st` and `loads` up to `rounds` rounds within `budget` restarts,
+    /// the first of size `first` if given (its score as [`Force::Best`] asks). `lb` is the
+    /// service's bound in `st` (the state changes only with a round's moves, so later rounds
+    /// work theirs out).
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        st: &mut ClusterState,
+        loads: &mut Loads,
+        mut tasks: Vec<TaskRef>,
+        lb: usize,
+        mut budget: usize,
+        first: Option<usize>,
+        look: bool,
+        rounds: usize,
+    ) -> Vec<ServicePlan> {
+        let mut plans = Vec::new();
+        for round in 0..rounds {
+            let lb = if round == 0 { lb } else { lower_bound(st, self.spec, self.levels, self.svc.desired) as usize };
+            let kmax = self.surge_room.min(budget).min(lb + 3);
+            if kmax == 0 {
+                break;
+            }
+            let force = first.filter(|_| round == 0).map(Force::Best);
+            if look
+                && force.is_none()
+                && let Some(rest) = self.look(st, loads, &tasks, lb, kmax, budget, rounds - round)
+            {
+                plans.extend(rest);
+                break;
+            }
+            let Some(sp) =
+                plan_surge(st, loads, self.svc, self.spec, self.levels, &tasks, kmax, lb, self.threshold, force)
+            else {
+                break;
+            };
+            budget = budget.saturating_sub(sp.moves.len());
+            self.follow(&mut tasks, &sp);
+            let neutral = sp.neutral_only;
+            plans.push(sp);
+            if neutral || budget == 0 {
+                break;
+            }
+        }
+        plans
+    }
+
+    /// The service's tasks after a round: its victims gone, its new tasks where predicted
+    /// (not victims of a later round: they are not running yet when it is planned).
+    fn follow(&self, tasks: &mut Vec<TaskRef>, sp: &ServicePlan) {
+        for (n, m) in sp.moves.iter().enumerate() {
+            tasks.retain(|t| t.arn != m.task_arn);
+            tasks.push(TaskRef {
+                arn: Cow::Owned(format!("(new {} #{})", self.svc.name, n + 1)),
+                node: self.idx[&m.to],
+                movable: false,
+            });
+        }
+    }
+
+    /// A round of `force`'s size (or [`select`]'s), then the rounds that follow it as
+    /// [`Rounds::run`] plans them without looking ahead, on a copy of the state.
+    #[allow(clippy::too_many_arguments)]
+    fn chain(
+        &self,
+        st: &ClusterState,
+        loads: &Loads,
+        tasks: &[TaskRef],
+        lb: usize,
+        kmax: usize,
+        budget: usize,
+        rounds: usize,
+        force: Option<Force>,
+    ) -> Option<Chain> {
+        let (mut st, mut loads) = (st.clone(), loads.clone());
+        let sp =
+            plan_surge(&mut st, &mut loads, self.svc, self.spec, self.levels, tasks, kmax, lb, self.threshold, force)?;
+        let mut tasks = tasks.to_vec();
+        self.follow(&mut tasks, &sp);
+        let left = budget.saturating_sub(sp.moves.len());
+        let more = !sp.neutral_only && left > 0;
+        let mut plans = vec![sp];
+        if more {
+            let lb = lower_bound(&st, self.spec, self.levels, self.svc.desired) as usize;
+            plans.extend(self.run(&mut st, &mut loads, tasks, lb, left, None, false, rounds - 1));
+        }
+        Some((st, loads, plans))
+    }
+
+    /// Looks one round ahead: a smaller first round can let ECS place the next round's new
+    /// tasks where the service needs them, which one larger round cannot. Under
+    /// `spread(AZ), spread(instanceId)` with one AZ over its share and the new instances in
+    /// both AZs, a single surge's new tasks all go to the AZ with fewer tasks (ECS spreads
+    /// by AZ first), so moving tasks within the fuller AZ takes a surge that also moves more
+    /// across; two surges — the first to the emptier AZ with victims in the fuller one, the
+    /// second back into the fuller AZ's new instance — need fewer restarts (joining-7: 4
+    /// instead of 5, the bound through the scheduler).
+    ///
+    /// Compares the rounds [`Rounds::run`] would plan with those that start with every
+    /// smaller surge that brings the service closer to its target. Keeps, applied to `st` and
+    /// `loads`, the chain with the fewest restarts that ends as close to the target, at no
+    /// higher measure (or within the threshold) and no worse odds of ECS placing as
+    /// predicted; `None` when what `run` would plan is that chain.
+    #[allow(clippy::too_many_arguments)]
+    fn look(
+        &self,
+        st: &mut ClusterState,
+        loads: &mut Loads,
+        tasks: &[TaskRef],
+        lb: usize,
+        kmax: usize,
+        budget: usize,
+        rounds: usize,
+    ) -> Option<Vec<ServicePlan>> {
+        let greedy = self.chain(st, loads, tasks, lb, kmax, budget, rounds, None)?;
+        let restarts = |c: &Chain| c.2.iter().map(|p| p.moves.len()).sum::<usize>();
+        let odds = |c: &Chain| c.2.iter().map(|p| p.odds).product::<f64>();
+        let end = |c: &Chain| score(&c.0, self.spec, self.levels);
+        let (g_score, g_restarts, g_cov, g_odds) = (end(&greedy), restarts(&greedy), greedy.1.cov(), odds(&greedy));
+        let first = greedy.2[0].moves.len();
+        let mut best: Option<Chain> = None;
+        for k in 1..first {
+            let Some(alt) = self.chain(st, loads, tasks, lb, kmax, budget, rounds, Some(Force::Partial(k))) else {
+                continue;
+            };
+            let cov = alt.1.cov();
+            let fewer = best.as_ref().map_or(g_restarts, restarts);
+            if restarts(&alt) < fewer
+                && end(&alt) <= g_score
+                && (cov <= g_cov + 1e-9 || cov <= self.cov_percent)
+                && odds(&alt) >= g_odds - 1e-9
+            {
+                best = Some(alt);
+            }
+        }
+        let (s, l, plans) = best?;
+        *st = s;
+        *loads = l;
+        Some(plans)
+    }
+}
+
 /// Why a service cannot be touched now, if so.
 fn unmovable(svc: &Service, tasks: &[TaskRef], cfg: &RebalanceConfig) -> Option<String> {
     if svc.ignored() {
@@ -520,40 +711,19 @@ pub fn plan_services(
             continue;
         }
         if surge_room > 0 {
-            // Rounds: a batch surge places every new task before any victim stops, so an AZ
-            // spread moves at most one task per AZ pair per round; later rounds move the rest.
-            let mut tasks = tasks;
-            let mut any = false;
-            for round in 0..MAX_ROUNDS {
-                // The state changes only with a round's moves: the first round's bound is `lb`.
-                let lb = if round == 0 { lb } else { lower_bound(st, &spec, &levels, svc.desired) as usize };
-                let kmax = surge_room.min(budget).min(lb + 3);
-                if kmax == 0 {
-                    break;
-                }
-                let threshold = matches!(extras, Extras::Free).then_some(cfg.cov_percent);
-                let force = match extras {
-                    Extras::Sizes(sizes) if round == 0 => sizes.get(&svc.name).copied(),
-                    _ => None,
-                };
-                let Some(sp) = plan_surge(st, loads, svc, &spec, &levels, &tasks, kmax, lb, threshold, force) else {
-                    break;
-                };
+            let look = look_ahead(snap);
+            let first = match extras {
+                Extras::Sizes(sizes) => sizes.get(&svc.name).copied(),
+                _ => None,
+            };
+            let threshold = matches!(extras, Extras::Free).then_some(cfg.cov_percent);
+            let r =
+                Rounds { svc, spec: &spec, levels: &levels, idx, surge_room, threshold, cov_percent: cfg.cov_percent };
+            let plans = r.run(st, loads, tasks, lb, budget, first, look, MAX_ROUNDS);
+            let any = !plans.is_empty();
+            for sp in plans {
                 budget = budget.saturating_sub(sp.moves.len());
-                for (n, m) in sp.moves.iter().enumerate() {
-                    tasks.retain(|t| t.arn != m.task_arn);
-                    tasks.push(TaskRef {
-                        arn: Cow::Owned(format!("(new {} #{})", svc.name, n + 1)),
-                        node: idx[&m.to],
-                        movable: false,
-                    });
-                }
-                any = true;
-                let neutral = sp.neutral_only;
                 p.services.push(sp);
-                if neutral || budget == 0 {
-                    break;
-                }
             }
             if !any && lb > 0 {
                 skip(p, "no restart would land closer to its strategy's target (capacity or constraints)".into());

@@ -344,3 +344,35 @@ fn between_equal_plans_the_one_ecs_ties_waste_least_often() {
     let odds: f64 = p.services.iter().map(|s| s.odds).product();
     assert!(odds > 1.0 / 6.0 + 1e-9, "odds {odds}: {p:#?}");
 }
+
+/// joining-7 after its join: 14 tasks under `spread(AZ), spread(instanceId)`, zone a (large
+/// instances) holding 8 on a1, a2, zone b (small ones, 3 tasks each at most) 6 on b1, b2,
+/// and a new empty instance in each zone. Its bound is 4, but no single surge reaches the
+/// target with 4: ECS puts every new task in zone b while zone b has fewer, so evening out
+/// zone a that way takes 5. A first surge into b3 with its victim in zone a leaves zone a
+/// with fewer, so the second surge's new tasks land on a3 too. The look-ahead finds that;
+/// the one-round plan restarts 5.
+#[test]
+fn a_smaller_first_surge_lets_the_next_one_land_where_the_service_needs_it() {
+    let snap = SnapshotBuilder::new("c")
+        .instance("a1", "us-east-1a", 4096, 15000)
+        .instance("b1", "us-east-1b", 4096, 7000)
+        .instance("a2", "us-east-1a", 4096, 15000)
+        .instance("b2", "us-east-1b", 4096, 7000)
+        .instance("a3", "us-east-1a", 4096, 15000)
+        .instance("b3", "us-east-1b", 4096, 7000)
+        .service("s0", 128, 2048, &["spread(attribute:ecs.availability-zone)", "spread(instanceId)"], &[])
+        .tasks("s0", "a1", 4)
+        .tasks("s0", "b1", 3)
+        .tasks("s0", "a2", 4)
+        .tasks("s0", "b2", 3)
+        .build();
+    let p = plan(&snap, &RebalanceConfig::defaults());
+    assert_eq!(p.min_moves, 4, "{p:#?}");
+    assert_eq!(p.restarts(), 4, "{p:#?}");
+    assert!(p.services.len() > 1, "more than one round: {p:#?}");
+    let first = &p.services[0].moves;
+    assert!(first.iter().all(|m| m.to.ends_with("/b3") && m.from.contains("/a")), "{p:#?}");
+    assert!(p.services[1].moves.iter().any(|m| m.to.ends_with("/a3")), "{p:#?}");
+    assert!(p.cov_after <= 25.0, "{p:#?}");
+}
