@@ -308,14 +308,10 @@ fn settled(st: &ClusterState, specs: &[TaskSpec], short: impl Fn(usize) -> bool)
 /// as ended balanced, as the bounds define it, only in such a state.
 pub fn settled_snapshot(snap: &Snapshot) -> bool {
     let (st, _) = ClusterState::from_snapshot(snap);
-    let specs: Vec<(TaskSpec, u32)> =
-        snap.services.iter().filter(|s| !s.daemon).map(|s| (TaskSpec::for_service(s), s.desired)).collect();
-    let short = |s: usize| {
-        let (spec, desired) = &specs[s];
-        (0..st.nodes.len()).map(|i| st.group_count(&spec.group, i)).sum::<u32>() < *desired
-    };
-    let only: Vec<TaskSpec> = specs.iter().map(|(spec, _)| spec.clone()).collect();
-    settled(&st, &only, short)
+    let replica: Vec<&crate::model::Service> = snap.services.iter().filter(|s| !s.daemon).collect();
+    let specs: Vec<TaskSpec> = replica.iter().map(|s| TaskSpec::for_service(s)).collect();
+    let short = |s: usize| st.group_counts(&specs[s].group).iter().sum::<u32>() < replica[s].desired;
+    settled(&st, &specs, short)
 }
 
 /// Takes `units` of work from `budget`: `false` (and nothing taken) when it has not as many.
